@@ -1,0 +1,1 @@
+"""On-device profile of a model variant: size, compute, latency, memory."""

@@ -1,0 +1,113 @@
+"""Profile a model variant the way an edge deployment sees it.
+
+* ``params``: trainable + frozen parameters of the PyTorch model;
+* ``gflops``: floating-point operations of one forward pass at the given input size, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` (convention: 1 multiply-add = 2 FLOPs, i.e. GFLOPs =
+  2 × GMACs, the convention of ultralytics' ``get_flops``);
+* ``onnx_bytes``: size of the ONNX file;
+* ``latency_ms``: onnxruntime CPU latency, batch 1, p50/p90 over ``runs`` timed runs after ``warmup``
+  runs, for each thread count (intra-op threads, sequential execution);
+* ``peak_mem_mb``: peak resident memory added by loading and running the ONNX session, measured in a
+  fresh process so one variant's allocations do not hide another's.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def count_params(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_gflops(model: nn.Module, sample: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(sample)
+    return counter.get_total_flops() / 1e9
+
+
+def _latency_worker(onnx_path: str, shape: list[int], threads: list[int], warmup: int, runs: int, q) -> None:
+    try:
+        import resource
+
+        import onnxruntime as ort
+        import psutil
+
+        rss0 = psutil.Process().memory_info().rss
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        out = {}
+        for n in threads:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = n
+            so.inter_op_num_threads = 1
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
+            for _ in range(warmup):
+                sess.run(None, {name: x})
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                sess.run(None, {name: x})
+                times.append((time.perf_counter() - t0) * 1e3)
+            out[str(n)] = {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90)),
+                           "mean": float(np.mean(times)), "runs": runs}
+            del sess
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        q.put({"latency_ms": out, "peak_mem_mb": max(peak - rss0, 0) / 2**20})
+    except Exception as e:  # report to the parent rather than dying silently
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def onnx_latency(onnx_path: str | Path, input_shape: list[int], threads: tuple[int, ...] = (1, 2),
+                 warmup: int = 10, runs: int = 50) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_latency_worker, args=(str(onnx_path), list(input_shape), list(threads), warmup, runs, q))
+    p.start()
+    res = q.get()
+    p.join()
+    if "error" in res:
+        raise RuntimeError(f"{onnx_path}: latency measurement failed: {res['error']}")
+    return res
+
+
+def hardware() -> dict:
+    import onnxruntime as ort
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "onnxruntime": ort.__version__, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def profile_variant(model: nn.Module, onnx_path: str | Path, input_shape: list[int], *, threads=(1, 2),
+                    warmup: int = 10, runs: int = 50) -> dict:
+    """One JSON-able record for a model variant."""
+    sample = torch.zeros(input_shape)
+    rec = {
+        "params": count_params(model),
+        "gflops": count_gflops(model, sample),
+        "flops_convention": f"2*MACs, torch.utils.flop_counter, input {list(input_shape)}",
+        "onnx_bytes": Path(onnx_path).stat().st_size,
+        "input_shape": list(input_shape),
+    }
+    rec.update(onnx_latency(onnx_path, input_shape, threads, warmup, runs))
+    return rec

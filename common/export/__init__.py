@@ -1,0 +1,1 @@
+"""Export: PyTorch → ONNX with a numeric check against PyTorch."""

@@ -1,0 +1,1 @@
+"""Reports: the ``paper.yaml`` schema, claim checks, and rendering of ``reports/``."""

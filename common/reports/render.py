@@ -1,0 +1,144 @@
+"""Render ``reports/<task>.md`` + ``.json`` + ``.png`` from a task's measured results and its paper.yaml.
+
+Numbers shown as "ours" come only from the ``variants``/``derived`` dicts that a pipeline stage computed;
+the paper's numbers come only from ``paper.yaml``. They are never mixed in one cell.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from common.reports.schema import NOT_MEASURABLE, Paper
+
+
+def fmt(value, spec: str = ".3g") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def check_claims(paper: Paper, derived: dict) -> list[dict]:
+    out = []
+    for c in paper.claims:
+        verdict, ours = c.verdict(derived)
+        out.append({"id": c.id, "text": c.text, "check": c.check, "paper": c.paper, "ours": ours,
+                    "verdict": verdict, "source": c.source})
+    return out
+
+
+def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str, ylabel: str, title: str) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
+    pts = [(n, v.get(x), v.get(y)) for n, v in variants.items() if v.get(x) is not None and v.get(y) is not None]
+    for name, xv, yv in pts:
+        ax.scatter([xv], [yv], s=50)
+        ax.annotate(name, (xv, yv), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if not pts:
+        ax.text(0.5, 0.5, "no variant measured", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_task_report(
+    *,
+    task: str,
+    paper: Paper,
+    profile: str,
+    hardware: dict,
+    variants: dict[str, dict],
+    derived: dict,
+    columns: list[tuple[str, str, str]],
+    plot: dict,
+    out_dir: str | Path = "reports",
+    notes: list[str] | None = None,
+    extra_sections: list[str] | None = None,
+) -> dict:
+    """Write ``<out_dir>/<task>.{md,json,png}``; return the JSON document.
+
+    ``columns``: (metric key, label, format spec) of our per-variant table; the paper-vs-ours table uses
+    the metrics the paper reports (``paper.metrics``). ``plot``: {x, y, xlabel, ylabel}.
+    """
+    out_dir = Path(out_dir)
+    claims = check_claims(paper, derived)
+    doc = {"task": task, "paper": {"title": paper.title, "short": paper.short or paper.title, "arxiv": paper.arxiv},
+           "profile": profile,
+           "hardware": hardware, "variants": variants, "derived": derived, "claims": claims}
+
+    png = accuracy_latency_plot(variants, plot["x"], plot["y"], plot["xlabel"], plot["ylabel"],
+                                f"{task}: {plot['ylabel']} vs {plot['xlabel']} ({profile})")
+    atomic_write_bytes(out_dir / f"{task}.png", png)
+
+    md = [f"# {task}: {paper.title}", ""]
+    md.append(f"arXiv [{paper.arxiv}](https://arxiv.org/abs/{paper.arxiv}) · profile **{profile}** · "
+              f"{hardware.get('cpu', '?')}, {hardware.get('logical_cores', '?')} logical cores, no GPU · "
+              f"onnxruntime {hardware.get('onnxruntime', '?')}, torch {hardware.get('torch', '?')}")
+    md.append("")
+    if paper.note:
+        md += [f"> {paper.note.strip()}", ""]
+
+    # paper vs ours, same rows and columns
+    methods = list(dict.fromkeys(paper.methods + list(variants)))
+    pm = list(paper.metrics)
+    header = ["Method"]
+    for m in pm:
+        label = paper.metrics[m].get("label", m)
+        header += [f"{label} paper", f"{label} ours"]
+    rows = []
+    for meth in methods:
+        cells = [meth]
+        for m in pm:
+            spec = paper.metrics[m].get("fmt", ".3g")
+            rep = paper.reported(meth, m)
+            ours = variants.get(meth, {}).get(m)
+            if ours is not None:  # e.g. our mAP is a fraction, the paper's a percentage
+                ours = ours * paper.metrics[m].get("ours_scale", 1)
+            cells += [fmt(rep["value"], spec) if rep else "—", fmt(ours, spec)]
+        rows.append(cells)
+    md += ["## Paper vs ours", "", md_table(header, rows), ""]
+    sources = sorted({f"{r['source']} ({r['dataset']})" for r in paper.rows})
+    md += [f"Paper numbers: {'; '.join(sources)}. Ours: measured by this pipeline at profile `{profile}`; "
+           "'—' = not reported / not run at this profile.", ""]
+
+    # everything we measured
+    header = ["Variant"] + [c[1] for c in columns]
+    rows = [[name] + [fmt(v.get(key), spec) for key, _, spec in columns] for name, v in variants.items()]
+    md += ["## Our measurements", "", md_table(header, rows), "", f"![{task}]({task}.png)", ""]
+
+    # claims
+    header = ["Claim", "Check (on ours)", "Paper", "Ours", "Verdict"]
+    rows = [[c["text"], f"`{c['check']}`", fmt(c["paper"]), fmt(c["ours"], ".4g"),
+             f"**{c['verdict']}**" if c["verdict"] != NOT_MEASURABLE else c["verdict"]] for c in claims]
+    md += ["## Claims", "", md_table(header, rows), ""]
+    if extra_sections:
+        md += extra_sections
+    if notes:
+        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    md += [f"_Generated by `dvc repro tasks/{task}` from `data/{task}/`; paper numbers from "
+           f"`tasks/{task}/paper.yaml`._", ""]
+    atomic_write_text(out_dir / f"{task}.md", "\n".join(md))
+    atomic_write_json(out_dir / f"{task}.json", doc)
+    return doc

@@ -1,0 +1,53 @@
+"""Callbacks shared by tasks."""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from lightning.pytorch.callbacks import Callback, WeightAveraging
+
+
+class RampedEMA(WeightAveraging):
+    """Exponential moving average of weights and buffers with a warm-up ramp on the decay,
+    d(n) = decay · (1 − exp(−n / tau)) after n optimizer steps (the EMA of ultralytics/YOLOv5, which
+    follows the weights closely early in training and averages over ~1/(1−decay) steps later).
+
+    Built on Lightning's :class:`WeightAveraging`: validation and checkpoints use the averaged weights,
+    and at the end of ``fit`` they are copied into the model.
+    """
+
+    def __init__(self, decay: float = 0.9999, tau: float = 2000.0):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.tau = tau
+
+        def avg_fn(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+            if not averaged.is_floating_point():
+                return current  # integer buffers (BatchNorm's num_batches_tracked) follow the model
+            d = decay * (1.0 - math.exp(-float(num_averaged) / tau))
+            return averaged * d + current * (1.0 - d)
+
+        super().__init__(avg_fn=avg_fn, use_buffers=True)
+
+
+class BatchTimer(Callback):
+    """Images per second of the training loop, data loading included: the time between consecutive
+    training-batch ends, after ``skip`` warm-up batches (used by benchmarks)."""
+
+    def __init__(self, skip: int = 3):
+        self.skip = skip
+        self.stamps: list[float] = []
+        self.sizes: list[int] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.stamps.append(time.perf_counter())
+        self.sizes.append(pl_module.batch_size_of(batch))
+
+    @property
+    def images_per_second(self) -> float:
+        s = self.skip
+        if len(self.stamps) <= s + 1:
+            return float("nan")
+        return sum(self.sizes[s + 1:]) / (self.stamps[-1] - self.stamps[s])

@@ -1,0 +1,28 @@
+"""The LightningCLI runner behind ``python -m tasks.<task> fit|validate|test|predict -c config.yaml``.
+
+Configs name classes by import path (``class_path:``); there is no registry. Seeds are fixed by default.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from lightning.pytorch.cli import LightningCLI
+
+
+def run_cli(model_class, datamodule_class, args: Sequence[str] | None = None, run: bool = True,
+            prog: str | None = None, **kwargs) -> LightningCLI:
+    """Run LightningCLI for a task. ``model_class`` may be subclassed in configs (``class_path``)."""
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    prog = prog or f"python -m {model_class.__module__.rsplit('.', 1)[0]}"
+    return LightningCLI(
+        model_class,
+        datamodule_class,
+        subclass_mode_model=True,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": prog, "default_env": False},
+        args=list(args) if args is not None else None,
+        run=run,
+        **kwargs,
+    )

@@ -1,0 +1,1 @@
+"""Paper reproductions, one package per task; each reuses ``common``."""

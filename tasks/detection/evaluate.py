@@ -1,0 +1,79 @@
+"""Stage ``evaluate``: accuracy of the *exported* ONNX model (mAP50, mAP50-95 on the validation split,
+onnxruntime CPU, ultralytics NMS, COCO AP by faster-coco-eval) and the on-device profile of each variant
+(params, GFLOPs, ONNX size, latency p50/p90 at 1 and 2 threads, peak memory).
+
+Writes ``data/detection/evaluate/{<variant>.json, metrics.json}``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from common.evaluate.profile import hardware, profile_variant
+from common.io import atomic_dir, atomic_write_json, read_json, stage_params
+
+
+def onnx_map(onnx_path: str | Path, data_dir: str | Path, imgsz: int, batch_size: int = 16) -> dict:
+    import onnxruntime as ort
+
+    from tasks.detection.data import DetectionDataModule
+    from tasks.detection.module import detections_to_preds, new_map_metric, targets_from_batch
+    from tasks.detection.yolo import nms
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    dm = DetectionDataModule(str(data_dir), imgsz=imgsz, batch_size=batch_size // 2, workers=0, validate_images=False)
+    dm.setup("validate")
+    metric = new_map_metric()
+    try:
+        for batch in tqdm(dm.val_dataloader(), desc=f"mAP {Path(onnx_path).name}"):
+            img = batch["img"].float() / 255
+            out = torch.from_numpy(sess.run(None, {name: img.numpy()})[0])
+            metric.update(detections_to_preds(nms(out)), targets_from_batch(batch, img.shape[0]))
+    finally:
+        dm.teardown()
+    res = metric.compute()
+    return {"map50": float(res["map_50"]), "map50_95": float(res["map"])}
+
+
+def run(params: dict, out_dir: str | Path, export_dir: str | Path, data_dir: str | Path) -> dict:
+    from tasks.detection.yolo import load_model
+
+    manifest = read_json(Path(export_dir) / "manifest.json")
+    imgsz = params["imgsz"]
+    summary = {"hardware": hardware(), "imgsz": imgsz, "variants": {}}
+    with atomic_dir(out_dir) as tmp:
+        for name, entry in manifest.items():
+            onnx_path = Path(export_dir) / Path(entry["onnx"]).name
+            rec = {"variant": name, "max_abs_diff_export": entry["max_abs_diff"]}
+            rec.update(onnx_map(onnx_path, data_dir, imgsz))
+            model = load_model(entry["model"])
+            rec.update(profile_variant(model, onnx_path, [1, 3, imgsz, imgsz], threads=tuple(params["threads"]),
+                                       warmup=params["warmup"], runs=params["runs"]))
+            rec["params_m"] = rec["params"] / 1e6
+            for t, lat in rec["latency_ms"].items():
+                rec[f"latency_ms_t{t}"] = lat["p50"]
+            atomic_write_json(tmp / f"{name}.json", rec)
+            summary["variants"][name] = rec
+            print(f"{name}: mAP50 {rec['map50']:.3f} mAP50-95 {rec['map50_95']:.3f} params {rec['params_m']:.2f}M "
+                  f"GFLOPs {rec['gflops']:.2f} latency p50 {rec['latency_ms']}")
+        atomic_write_json(tmp / "metrics.json", summary)
+    return summary
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m tasks.detection.evaluate", description=__doc__)
+    ap.add_argument("--out", default="data/detection/evaluate")
+    ap.add_argument("--export", default="data/detection/export")
+    ap.add_argument("--data", default="data/detection/prepare/dataset")
+    args = ap.parse_args(argv)
+    np.random.seed(0)
+    run(stage_params("detection", "evaluate"), args.out, args.export, args.data)
+
+
+if __name__ == "__main__":
+    main()

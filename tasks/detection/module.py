@@ -1,0 +1,143 @@
+"""Detection training recipe: YOLOv8 (ultralytics architecture and loss) through the common Lightning
+module, validated with COCO-style mAP50 / mAP50-95 (torchmetrics + faster-coco-eval)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics.detection import MeanAveragePrecision
+
+from common.training.module import TaskModule
+
+
+def targets_from_batch(batch: dict, n_images: int) -> list[dict]:
+    """ultralytics' batch (normalised xywh of the letterboxed image) → per-image pixel xyxy targets."""
+    h, w = batch["img"].shape[-2:]
+    out = []
+    scale = torch.tensor([w, h, w, h], device=batch["bboxes"].device, dtype=torch.float32)
+    for i in range(n_images):
+        m = batch["batch_idx"] == i
+        xywh = batch["bboxes"][m].float() * scale
+        xyxy = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], dim=1)
+        out.append({"boxes": xyxy, "labels": batch["cls"][m].view(-1).long()})
+    return out
+
+
+def detections_to_preds(dets: list[torch.Tensor]) -> list[dict]:
+    return [{"boxes": d[:, :4], "scores": d[:, 4], "labels": d[:, 5].long()} for d in dets]
+
+
+def new_map_metric(max_det: int = 300) -> MeanAveragePrecision:
+    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval",
+                                max_detection_thresholds=[1, 10, max_det])
+
+
+class DetectionModule(TaskModule):
+    """YOLOv8 detector trained with ultralytics' loss through the common recipe.
+
+    Args:
+        model_cfg: ultralytics architecture YAML: yolov8n.yaml, yolov8s.yaml, yolov8m.yaml, … (random init).
+        nc: number of classes.
+        init_weights: an edgerepro model file to start from (e.g. data/detection/train_teacher/model.pt);
+            overrides model_cfg.
+        conf: NMS confidence threshold for validation/prediction.
+        iou: NMS IoU threshold.
+        max_det: maximum detections per image (also the largest maxDets of the COCO evaluation).
+        recipe: arguments of :class:`common.training.module.TaskModule` (optimizer, warm-up, …).
+    """
+
+    def __init__(self, model_cfg: str = "yolov8n.yaml", nc: int = 10, init_weights: str | None = None,
+                 conf: float = 0.001, iou: float = 0.7, max_det: int = 300, **recipe: Any):
+        recipe.setdefault("nominal_batch_size", 64)
+        super().__init__(**recipe)
+        self.save_hyperparameters(ignore=["optimizer"])
+        from tasks.detection import yolo
+
+        self.model = yolo.load_model(init_weights) if init_weights else yolo.build_model(model_cfg, nc)
+        yolo.freeze_dfl(self.model)
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self._criterion = None
+        self.val_map = new_map_metric(max_det)
+
+    # ---------------------------------------------------------------- loss
+    @property
+    def criterion(self):
+        from tasks.detection.yolo import detection_loss
+
+        if self._criterion is None or self._criterion.device != self.device:
+            self._criterion = detection_loss(self.model)
+        return self._criterion
+
+    @staticmethod
+    def _images(batch: dict) -> torch.Tensor:
+        img = batch["img"]
+        return img.float() / 255 if img.dtype == torch.uint8 else img
+
+    def model_inputs(self, batch: dict) -> torch.Tensor:
+        return self._images(batch)
+
+    def batch_size_of(self, batch: dict) -> int:
+        return int(batch["img"].shape[0])
+
+    def distill_scale(self, batch: dict) -> float:
+        return float(self.batch_size_of(batch))  # v8DetectionLoss returns loss × batch size
+
+    def task_loss(self, batch: dict):
+        preds = self.model(self._images(batch))
+        loss, items = self.criterion(preds, batch)
+        names = ("box", "cls", "dfl")
+        if isinstance(items, dict):
+            logs = {k: v.detach() for k, v in items.items()}
+        else:
+            logs = {n: v.detach() for n, v in zip(names, items)}
+        return loss.sum(), logs
+
+    # ---------------------------------------------------------------- epochs
+    def _sync_data_epoch(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "set_epoch"):
+            dm.set_epoch(self.current_epoch, int(self.trainer.max_epochs or 1))
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self._sync_data_epoch()
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self._sync_data_epoch()
+
+    # ---------------------------------------------------------------- evaluation
+    def predict_detections(self, images: torch.Tensor) -> list[torch.Tensor]:
+        from tasks.detection.yolo import nms
+
+        out = self.model(images)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        return nms(out, self.conf, self.iou, self.max_det)
+
+    def _eval_step(self, batch: dict) -> None:
+        img = self._images(batch)
+        dets = self.predict_detections(img)
+        self.val_map.update(detections_to_preds(dets), targets_from_batch(batch, img.shape[0]))
+
+    def _eval_epoch_end(self, prefix: str) -> None:
+        res = self.val_map.compute()
+        self.log(f"{prefix}/map50", res["map_50"], prog_bar=True, sync_dist=False)
+        self.log(f"{prefix}/map50_95", res["map"], prog_bar=True, sync_dist=False)
+        self.val_map.reset()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        dets = self.predict_detections(self._images(batch))
+        return [{"im_file": f, **{k: v.cpu() for k, v in p.items()}}
+                for f, p in zip(batch["im_file"], detections_to_preds(dets))]

@@ -1,0 +1,137 @@
+"""The one adapter to ultralytics: every ``ultralytics`` import of the detection task goes through here.
+
+Pinned to ultralytics 8.4.x (see pyproject). Ultralytics is used for what it owns — the YOLOv8
+architecture (``DetectionModel`` from ``yolov8{n,s,m}.yaml``, no downloaded weights), its loss
+(``v8DetectionLoss``), its dataset/augmentation pipeline (``YOLODataset``), NMS, and (for the
+benchmark only) its own trainer. Training itself runs through our Lightning module.
+
+Importing this module configures ultralytics for an offline, DVC-managed repository first.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+from common.io import ROOT
+
+YOLO_CONFIG_DIR = Path(os.environ.get("YOLO_CONFIG_DIR", ROOT / ".yolo"))
+
+
+def _configure_offline() -> None:
+    os.environ["YOLO_CONFIG_DIR"] = str(YOLO_CONFIG_DIR)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    font_dir = YOLO_CONFIG_DIR / "Ultralytics"
+    font = font_dir / "Arial.ttf"
+    if not font.exists():  # ultralytics' plotting would otherwise try to download Arial.ttf
+        import matplotlib
+
+        src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        font_dir.mkdir(parents=True, exist_ok=True)
+        tmp = font.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, font)
+
+
+_configure_offline()
+
+import torch  # noqa: E402
+from ultralytics.cfg import get_cfg  # noqa: E402
+from ultralytics.data.build import build_yolo_dataset, seed_worker  # noqa: E402
+from ultralytics.nn.tasks import DetectionModel  # noqa: E402
+from ultralytics.utils import DEFAULT_CFG, SETTINGS  # noqa: E402
+from ultralytics.utils.loss import v8DetectionLoss  # noqa: E402
+from ultralytics.utils.nms import non_max_suppression  # noqa: E402
+
+if SETTINGS.get("dvc") or SETTINGS.get("sync"):
+    # otherwise ultralytics' trainer starts dvclive by itself and writes dvc.yaml into the working dir
+    SETTINGS.update({"dvc": False, "sync": False})
+
+__all__ = ["DetectionModel", "build_model", "train_cfg", "build_dataset", "detection_loss", "nms",
+           "seed_worker", "freeze_dfl", "InferenceWrapper", "ultralytics_train"]
+
+
+def train_cfg(**overrides) -> SimpleNamespace:
+    """ultralytics' default hyper-parameters (augmentation, loss gains) with ``overrides``."""
+    overrides = {"plots": False, "verbose": False, **overrides}
+    return get_cfg(DEFAULT_CFG, overrides)
+
+
+def build_model(cfg: str = "yolov8n.yaml", nc: int = 10, hyp: SimpleNamespace | None = None) -> DetectionModel:
+    """YOLOv8 from its architecture YAML (random init; nothing is downloaded)."""
+    model = DetectionModel(cfg, nc=nc, verbose=False)
+    model.args = hyp or train_cfg()  # v8DetectionLoss reads box/cls/dfl gains from model.args
+    return model
+
+
+def freeze_dfl(model: DetectionModel) -> None:
+    """ultralytics always freezes the DFL projection (a fixed arange conv)."""
+    for name, p in model.named_parameters():
+        if ".dfl" in name:
+            p.requires_grad_(False)
+
+
+def detection_loss(model: DetectionModel) -> v8DetectionLoss:
+    """Build after the model is on its device (the loss captures the device) and after any pruning."""
+    return v8DetectionLoss(model)
+
+
+def build_dataset(images_dir: str | Path, names: dict[int, str], imgsz: int, batch: int, train: bool,
+                  hyp: SimpleNamespace):
+    data = {"names": names, "nc": len(names), "channels": 3}
+    return build_yolo_dataset(hyp, str(images_dir), batch, data, mode="train" if train else "val", rect=False,
+                              stride=32)
+
+
+def nms(preds: torch.Tensor, conf: float = 0.001, iou: float = 0.7, max_det: int = 300) -> list[torch.Tensor]:
+    """ultralytics' NMS with its validator's settings; each result is (n, 6): x1 y1 x2 y2 conf cls."""
+    return non_max_suppression(preds, conf_thres=conf, iou_thres=iou, multi_label=True, max_det=max_det)
+
+
+class InferenceWrapper(torch.nn.Module):
+    """Returns only the decoded predictions (B, 4 + nc, anchors) of a YOLO model in eval mode."""
+
+    def __init__(self, model: DetectionModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def ultralytics_train(data_yaml: str | Path, model_cfg: str, project: str | Path, **kwargs):
+    """ultralytics' own trainer (used by the throughput benchmark as the reference)."""
+    from ultralytics import YOLO
+
+    yolo = YOLO(model_cfg, task="detect")
+    return yolo.train(data=str(data_yaml), project=str(project), exist_ok=True, plots=False, val=False,
+                      verbose=False, amp=False, device="cpu", **kwargs)
+
+
+def save_model(path: str | Path, model: DetectionModel, **meta) -> None:
+    """Architecture dict + state dict only (no pickled classes), loadable with ``weights_only=True``."""
+    import io
+
+    from common.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"format": "edgerepro.yolov8.v1", "model_yaml": model.yaml,
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_model(path: str | Path) -> DetectionModel:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found (run the stage that writes it)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "edgerepro.yolov8.v1":
+        raise ValueError(f"{path}: not an edgerepro YOLOv8 model file (expected format edgerepro.yolov8.v1)")
+    model = DetectionModel(dict(ckpt["model_yaml"]), nc=ckpt["model_yaml"].get("nc"), verbose=False)
+    model.load_state_dict(ckpt["state_dict"])
+    model.args = train_cfg()
+    return model

@@ -1,0 +1,54 @@
+"""Shared fixtures. Tests never download anything: ultralytics runs offline with its config dir in the repo."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".yolo"))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+
+
+def venv_env() -> dict:
+    """Environment for subprocesses: this interpreter's bin first (dvc, python)."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = ""
+    return env
+
+
+def copy_repo(dest: Path, profile: str = "tiny") -> Path:
+    """A working copy of the repository's source files (what git would clone), set to ``profile``."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for f in files:
+        src = ROOT / f
+        if not src.is_file() or f.startswith(("data/", "reports/")):
+            continue
+        (dest / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / f)
+    (dest / "params.yaml").write_text(f"profile: {profile}\nseed: 0\n")
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+@pytest.fixture
+def tiny_repo(tmp_path: Path) -> Path:
+    return copy_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """The tiny-profile synthetic detection dataset, generated once per session."""
+    from tasks.detection.data import VISDRONE_CLASSES, generate_synthetic, write_data_yaml
+
+    root = tmp_path_factory.mktemp("det") / "dataset"
+    generate_synthetic(root, {"train": 16, "val": 8}, size=128, seed=0, min_objects=4, max_objects=8, progress=False)
+    write_data_yaml(root, VISDRONE_CLASSES)
+    return root

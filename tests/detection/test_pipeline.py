@@ -1,0 +1,46 @@
+"""The whole detection pipeline under the tiny profile, through DVC exactly as a user runs it."""
+import json
+import subprocess
+import time
+
+from tests.conftest import venv_env
+
+
+def dvc(repo, *args, timeout=300):
+    out = subprocess.run(["dvc", *args], cwd=repo, env=venv_env(), capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"dvc {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout + out.stderr
+
+
+def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
+    t0 = time.perf_counter()
+    log = dvc(tiny_repo, "repro", "tasks/detection")
+    first = time.perf_counter() - t0
+    for stage in ("prepare", "train_teacher", "export", "evaluate"):
+        assert f"tasks/detection/dvc.yaml:{stage}" in log
+    report = (tiny_repo / "reports" / "detection.md").read_text()
+    assert "profile **tiny**" in report and "| baseline |" in report
+    doc = json.loads((tiny_repo / "reports" / "detection.json").read_text())
+    base = doc["variants"]["baseline"]
+    ev = json.loads((tiny_repo / "data/detection/evaluate/baseline.json").read_text())
+    assert base["map50"] == ev["map50"] and base["params"] == ev["params"]  # the report shows what evaluate measured
+    assert base["params"] > 1e6 and base["latency_ms"]["1"]["p50"] > 0 and base["max_abs_diff_export"] < 2e-3
+    assert {c["id"] for c in doc["claims"]} >= {"params_reduction", "ap50_drop", "speedup"}
+    assert (tiny_repo / "reports" / "detection.png").stat().st_size > 1000
+
+    # the tables stage renders the index; then nothing is left to do
+    dvc(tiny_repo, "repro")
+    assert "detection" in (tiny_repo / "reports" / "README.md").read_text()
+    t0 = time.perf_counter()
+    log = dvc(tiny_repo, "repro")
+    noop = time.perf_counter() - t0
+    assert "Running stage" not in log and "up to date" in log.lower()
+    assert noop < first / 5  # a no-op costs a small fraction of a real run
+
+    # a change to one stage's params reruns that stage and what follows, not prepare
+    p = tiny_repo / "tasks/detection/params.yaml"
+    p.write_text(p.read_text().replace("evaluate: {warmup: 2, runs: 5", "evaluate: {warmup: 2, runs: 6"))
+    log = dvc(tiny_repo, "repro", "tasks/detection")
+    assert "Running stage 'tasks/detection/dvc.yaml:evaluate'" in log
+    assert "Running stage 'tasks/detection/dvc.yaml:prepare'" not in log
+    assert "Running stage 'tasks/detection/dvc.yaml:train_teacher'" not in log
