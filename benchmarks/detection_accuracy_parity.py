@@ -21,25 +21,15 @@ sys.path.insert(0, str(ROOT))
 
 
 def score(model, data_dir: Path, imgsz: int) -> dict:
-    import torch
+    from tasks.detection.evaluate import val_map
 
-    from tasks.detection.data import DetectionDataModule
-    from tasks.detection.module import detections_to_preds, new_map_metric, targets_from_batch
-    from tasks.detection.yolo import nms
-
-    dm = DetectionDataModule(str(data_dir), imgsz=imgsz, batch_size=8, workers=0, validate_images=False)
-    dm.setup("validate")
-    metric = new_map_metric()
     model = model.float().eval()
-    with torch.no_grad():
-        for batch in dm.val_dataloader():
-            img = batch["img"].float() / 255
-            out = model(img)
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            metric.update(detections_to_preds(nms(out)), targets_from_batch(batch, img.shape[0]))
-    dm.teardown()
-    r = metric.compute()
-    return {"map50": float(r["map_50"]), "map50_95": float(r["map"])}
+
+    def predict(img):
+        out = model(img)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    return val_map(predict, data_dir, imgsz)
 
 
 def main() -> None:
@@ -49,14 +39,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--imgsz", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, default=ROOT / "reports/benchmarks/detection_accuracy_parity.json")
     args = ap.parse_args()
     sys.argv = sys.argv[:1]
     import torch
 
     from tasks.detection.__main__ import main as cli_main
-    from tasks.detection.data import make_view, read_names
-    from tasks.detection.yolo import ultralytics_train  # noqa: F401  (configures ultralytics offline)
+    from tasks.detection.yolo import ultralytics_train
 
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,23 +61,19 @@ def main() -> None:
         res["ours"] = {**score(cli.model.model, args.data, args.imgsz), "train_s": time.perf_counter() - t0}
         print("ours", res["ours"], flush=True)
 
-        from ultralytics import YOLO
-
-        view = make_view(args.data, ("train", "val"))
-        (tmp / "data.yaml").write_text(json.dumps({"path": str(view), "train": "images/train", "val": "images/val",
-                                                   "names": read_names(args.data)}))
         t0 = time.perf_counter()
-        yolo = YOLO(args.model, task="detect")
-        yolo.train(data=str(tmp / "data.yaml"), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device="cpu",
-                   amp=False, plots=False, val=False, verbose=False, project=str(tmp), name="u", exist_ok=True, seed=0)
+        yolo = ultralytics_train(args.data, tmp / "u", args.model, epochs=args.epochs, imgsz=args.imgsz,
+                                 batch=args.batch, val=False, seed=0)
         # our own run's checkpoint (trusted, written a moment ago): ultralytics pickles the model object
-        ckpt = torch.load(tmp / "u" / "weights" / "last.pt", map_location="cpu", weights_only=False)
+        ckpt = torch.load(Path(yolo.trainer.save_dir) / "weights" / "last.pt", map_location="cpu", weights_only=False)
         model = (ckpt.get("ema") or ckpt["model"])
         res["ultralytics"] = {**score(model, args.data, args.imgsz), "train_s": time.perf_counter() - t0}
         print("ultralytics", res["ultralytics"], flush=True)
     res.update({"epochs": args.epochs, "model": args.model, "imgsz": args.imgsz,
                 "ratio_map50": res["ours"]["map50"] / max(res["ultralytics"]["map50"], 1e-9),
                 "ratio_map50_95": res["ours"]["map50_95"] / max(res["ultralytics"]["map50_95"], 1e-9)})
+    res["summary"] = {f"mAP50 after {args.epochs} epochs, ours / ultralytics' trainer": res["ratio_map50"],
+                      f"mAP50-95 after {args.epochs} epochs, ours / ultralytics' trainer": res["ratio_map50_95"]}
     print(json.dumps(res, indent=2))
     print(f"mAP50 ours / ultralytics = {res['ratio_map50']:.3f}; mAP50-95 ratio = {res['ratio_map50_95']:.3f}")
     if args.json:

@@ -24,6 +24,15 @@ def render_index(reports_dir: str | Path = "reports") -> str:
           f"{len(docs)} task report(s), {len(rows)} claim(s): {counts[HOLDS]} hold, {counts[FAILS]} fail, "
           f"{counts['other']} not measurable at the profile run.", "",
           md_table(["Task", "Paper", "Claim", "Paper", "Ours", "Verdict", "Profile"], rows), ""]
+    bench = sorted((reports_dir / "benchmarks").glob("*.json"))
+    if bench:
+        rows = []
+        for p in bench:
+            for what, value in read_json(p).get("summary", {}).items():
+                rows.append([f"[{p.stem}](benchmarks/{p.name})", what, fmt(value, ".3f")])
+        md += ["## Benchmarks", "", "Ratios measured side by side in one run by `benchmarks/<name>.py` "
+               "(run by hand; the JSON holds every measurement).", "",
+               md_table(["Benchmark", "Ratio", "Value"], rows), ""]
     return "\n".join(md)
 
 

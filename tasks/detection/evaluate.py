@@ -17,27 +17,34 @@ from common.evaluate.profile import hardware, profile_variant
 from common.io import atomic_dir, atomic_write_json, read_json, stage_params
 
 
-def onnx_map(onnx_path: str | Path, data_dir: str | Path, imgsz: int, batch_size: int = 16) -> dict:
-    import onnxruntime as ort
-
+def val_map(predict, data_dir: str | Path, imgsz: int, batch_size: int = 8, desc: str = "mAP") -> dict:
+    """COCO mAP50 / mAP50-95 on the validation split of ``predict(images) -> (B, 4 + nc, anchors)`` raw
+    YOLO predictions, after ultralytics NMS. Used for ONNX models here and for PyTorch models in benchmarks."""
     from tasks.detection.data import DetectionDataModule
     from tasks.detection.module import detections_to_preds, new_map_metric, targets_from_batch
     from tasks.detection.yolo import nms
 
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    dm = DetectionDataModule(str(data_dir), imgsz=imgsz, batch_size=batch_size // 2, workers=0, validate_images=False)
+    dm = DetectionDataModule(str(data_dir), imgsz=imgsz, batch_size=batch_size, workers=0, validate_images=False)
     dm.setup("validate")
     metric = new_map_metric()
     try:
-        for batch in tqdm(dm.val_dataloader(), desc=f"mAP {Path(onnx_path).name}"):
-            img = batch["img"].float() / 255
-            out = torch.from_numpy(sess.run(None, {name: img.numpy()})[0])
-            metric.update(detections_to_preds(nms(out)), targets_from_batch(batch, img.shape[0]))
+        with torch.no_grad():
+            for batch in tqdm(dm.val_dataloader(), desc=desc):
+                img = batch["img"].float() / 255
+                metric.update(detections_to_preds(nms(predict(img))), targets_from_batch(batch, img.shape[0]))
     finally:
         dm.teardown()
     res = metric.compute()
     return {"map50": float(res["map_50"]), "map50_95": float(res["map"])}
+
+
+def onnx_map(onnx_path: str | Path, data_dir: str | Path, imgsz: int) -> dict:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return val_map(lambda img: torch.from_numpy(sess.run(None, {name: img.numpy()})[0]), data_dir, imgsz,
+                   desc=f"mAP {Path(onnx_path).name}")
 
 
 def run(params: dict, out_dir: str | Path, export_dir: str | Path, data_dir: str | Path) -> dict:

@@ -103,13 +103,32 @@ class InferenceWrapper(torch.nn.Module):
         return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def ultralytics_train(data_yaml: str | Path, model_cfg: str, project: str | Path, **kwargs):
-    """ultralytics' own trainer (used by the throughput benchmark as the reference)."""
+def ultralytics_train(data_dir: str | Path, workdir: str | Path, model_cfg: str, callbacks: dict | None = None,
+                      **train_args):
+    """ultralytics' own trainer on one of our datasets — the reference in benchmarks, never in a pipeline.
+
+    The dataset is read through a symlink view (see ``data.make_view``) so ultralytics' label cache is not
+    written into it. Returns the ``YOLO`` object (its ``trainer`` holds the run)."""
+    import json
+
     from ultralytics import YOLO
 
+    from tasks.detection.data import make_view, read_names
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    view = make_view(Path(data_dir), ("train", "val"))
+    (workdir / "data.yaml").write_text(json.dumps({"path": str(view), "train": "images/train", "val": "images/val",
+                                                   "names": read_names(Path(data_dir))}))
     yolo = YOLO(model_cfg, task="detect")
-    return yolo.train(data=str(data_yaml), project=str(project), exist_ok=True, plots=False, val=False,
-                      verbose=False, amp=False, device="cpu", **kwargs)
+    for event, fn in (callbacks or {}).items():
+        yolo.add_callback(event, fn)
+    try:
+        yolo.train(data=str(workdir / "data.yaml"), device="cpu", amp=False, plots=False, verbose=False,
+                   project=str(workdir), name="ultralytics", exist_ok=True, **train_args)
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
+    return yolo
 
 
 def save_model(path: str | Path, model: DetectionModel, **meta) -> None:
