@@ -33,8 +33,10 @@ repro: $(STAMP)
 test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks need the prepared smoke data (make repro first); each writes reports/benchmarks/<name>.json.
 bench: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/detection_train_throughput.py
+	set -e; for b in benchmarks/*.py; do echo "== $$b"; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) $$b; done
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro tables
 
 clean-data:
 	rm -rf data/*/

@@ -63,6 +63,57 @@ def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str
     return buf.getvalue()
 
 
+def line_plot(series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str, title: str,
+              secondary: dict[str, tuple[list[float], list[float]]] | None = None,
+              secondary_label: str = "") -> bytes:
+    """PNG of one or more curves (e.g. loss and mAP over epochs); ``secondary`` curves go on a right axis."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=120)
+    lines = []
+    for name, (xs, ys) in series.items():
+        lines += ax.plot(xs, ys, marker=".", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if secondary:
+        ax2 = ax.twinx()
+        for i, (name, (xs, ys)) in enumerate(secondary.items()):
+            lines += ax2.plot(xs, ys, marker="x", linestyle="--", color=f"C{len(series) + i}", label=name)
+        ax2.set_ylabel(secondary_label)
+    if lines:
+        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="best")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def read_epoch_metrics(csv_path: str | Path) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-epoch curves from a Lightning ``CSVLogger`` metrics.csv: {column: (epochs, values)}; step-level
+    rows are averaged per epoch. Columns without any value are dropped."""
+    import csv
+
+    per: dict[str, dict[int, list[float]]] = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            if not row.get("epoch"):
+                continue
+            ep = int(float(row["epoch"]))
+            for key, val in row.items():
+                if key in ("epoch", "step") or val in (None, ""):
+                    continue
+                per.setdefault(key, {}).setdefault(ep, []).append(float(val))
+    return {k: ([e + 1 for e in sorted(d)], [sum(d[e]) / len(d[e]) for e in sorted(d)]) for k, d in per.items()}
+
+
 def render_task_report(
     *,
     task: str,

@@ -51,3 +51,33 @@ class BatchTimer(Callback):
         if len(self.stamps) <= s + 1:
             return float("nan")
         return sum(self.sizes[s + 1:]) / (self.stamps[-1] - self.stamps[s])
+
+
+class EpochSummary(Callback):
+    """One line per epoch on stdout (epoch, seconds, the logged metrics) when stdout is not a terminal,
+    so that logs of non-interactive runs (``dvc repro``, CI, ``nohup``) show progress without the
+    carriage-return noise of a progress bar."""
+
+    def __init__(self, only_when_not_tty: bool = True):
+        self.only_when_not_tty = only_when_not_tty
+        self._t0 = 0.0
+
+    def _active(self) -> bool:
+        import sys
+
+        return not (self.only_when_not_tty and sys.stdout.isatty())
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking or not trainer.is_global_zero or not self._active():
+            return
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
+                 f"{time.perf_counter() - self._t0:.0f}s"]
+        for key, value in sorted(trainer.callback_metrics.items()):
+            try:
+                parts.append(f"{key}={float(value):.4g}")
+            except (TypeError, ValueError):
+                continue
+        print(" | ".join(parts), flush=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.io import project_params, read_json
-from common.reports.render import render_task_report
+from common.io import atomic_write_bytes, project_params, read_json
+from common.reports.render import line_plot, read_epoch_metrics, render_task_report
 from common.reports.schema import load_paper
 
 COMPRESSED = "pruned+cwd"
@@ -32,6 +32,18 @@ def derive(variants: dict[str, dict]) -> dict:
         out["ap50_drop_points"] = 100 * (base["map50"] - comp["map50"])
         out["speedup_onnx_cpu_t1"] = base["latency_ms_t1"] / comp["latency_ms_t1"]
     return out
+
+
+def training_section(csv_path: Path, out_dir: Path) -> list[str]:
+    """Teacher training curves (loss per epoch, validation mAP) → ``<out>/detection_training.png``."""
+    curves = read_epoch_metrics(csv_path)
+    loss = {k: curves[k] for k in ("train/loss", "train/box", "train/cls", "train/dfl") if k in curves}
+    val = {k: curves[k] for k in ("val/map50", "val/map50_95") if k in curves}
+    png = line_plot(loss, "epoch", "training loss (per image)", "detection teacher: training curves",
+                    secondary=val, secondary_label="validation mAP")
+    atomic_write_bytes(out_dir / "detection_training.png", png)
+    return ["## Training", "", "Teacher (baseline) loss per epoch and validation mAP (PyTorch, EMA weights), "
+            "from the stage's Lightning CSV log.", "", "![training curves](detection_training.png)", ""]
 
 
 def run(evaluate_dir: str | Path = "data/detection/evaluate", train_dir: str | Path = "data/detection/train_teacher",
@@ -58,11 +70,12 @@ def run(evaluate_dir: str | Path = "data/detection/evaluate", train_dir: str | P
     if COMPRESSED not in variants:
         notes.append(f"The compressed variant ({COMPRESSED}) is not produced by the pipeline yet: compression "
                      "claims are not measurable at this stage.")
+    extra = training_section(Path(train_dir) / "logs" / "metrics.csv", Path(out_dir))
     return render_task_report(task="detection", paper=paper, profile=profile, hardware=summary["hardware"],
                               variants=variants, derived=derive(variants), columns=COLUMNS,
                               plot={"x": "latency_ms_t1", "y": "map50", "xlabel": "ONNX CPU latency, 1 thread (ms)",
                                     "ylabel": "mAP50"},
-                              out_dir=out_dir, notes=notes)
+                              out_dir=out_dir, notes=notes, extra_sections=extra)
 
 
 def main(argv=None) -> None:

@@ -27,6 +27,7 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     assert base["params"] > 1e6 and base["latency_ms"]["1"]["p50"] > 0 and base["max_abs_diff_export"] < 2e-3
     assert {c["id"] for c in doc["claims"]} >= {"params_reduction", "ap50_drop", "speedup"}
     assert (tiny_repo / "reports" / "detection.png").stat().st_size > 1000
+    assert "## Training" in report and (tiny_repo / "reports" / "detection_training.png").stat().st_size > 1000
 
     # the tables stage renders the index; then nothing is left to do
     dvc(tiny_repo, "repro")
