@@ -50,3 +50,15 @@ class FeatureTaps:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def tap_channels(model: nn.Module, names: Iterable[str], sample: torch.Tensor) -> dict[str, int]:
+    """Channel count (dim 1) of each tapped output, from one forward pass on ``sample`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FeatureTaps(model, names) as taps:
+            model(sample)
+            return {n: int(taps[n].shape[1]) for n in taps.names}
+    finally:
+        model.train(was_training)

@@ -96,6 +96,36 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], xlabel: str, y
     return buf.getvalue()
 
 
+def histogram_plot(samples: dict, xlabel: str, title: str, bins: int = 60, log_y: bool = False) -> bytes:
+    """PNG of overlaid histograms (same bins) of several 1-D samples, e.g. |γ| before/after sparsity."""
+    import io
+
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in samples.items()}
+    hi = max((a.max() for a in arrays.values() if a.size), default=1.0)
+    edges = np.linspace(0.0, hi, bins + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=120)
+    for name, a in arrays.items():
+        ax.hist(a, bins=edges, alpha=0.55, label=f"{name} (n={a.size})")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def read_epoch_metrics(csv_path: str | Path) -> dict[str, tuple[list[float], list[float]]]:
     """Per-epoch curves from a Lightning ``CSVLogger`` metrics.csv: {column: (epochs, values)}; step-level
     rows are averaged per epoch. Columns without any value are dropped."""
@@ -127,11 +157,13 @@ def render_task_report(
     out_dir: str | Path = "reports",
     notes: list[str] | None = None,
     extra_sections: list[str] | None = None,
+    row_order: list[str] | None = None,
 ) -> dict:
     """Write ``<out_dir>/<task>.{md,json,png}``; return the JSON document.
 
     ``columns``: (metric key, label, format spec) of our per-variant table; the paper-vs-ours table uses
-    the metrics the paper reports (``paper.metrics``). ``plot``: {x, y, xlabel, ylabel}.
+    the metrics the paper reports (``paper.metrics``). ``plot``: {x, y, xlabel, ylabel}. ``row_order``: the
+    rows of the paper-vs-ours table (default: the paper's methods, then every variant).
     """
     out_dir = Path(out_dir)
     claims = check_claims(paper, derived)
@@ -152,7 +184,9 @@ def render_task_report(
         md += [f"> {paper.note.strip()}", ""]
 
     # paper vs ours, same rows and columns
-    methods = list(dict.fromkeys(paper.methods + list(variants)))
+    # rows: ``row_order`` (paper's ablation order) first, then the paper's other rows; our variants
+    # outside the order appear in "Our measurements" only
+    methods = list(dict.fromkeys((row_order or []) + paper.methods + ([] if row_order else list(variants))))
     pm = list(paper.metrics)
     header = ["Method"]
     for m in pm:

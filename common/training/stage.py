@@ -7,13 +7,15 @@ import time
 from pathlib import Path
 
 
-def fit_and_validate(cli_main, config: str | Path, overrides: list[str], log_dir: str | Path,
+def fit_and_validate(cli_main, config: str | Path | list, overrides: list[str], log_dir: str | Path,
                      checkpoints_to: str | Path | None = None) -> tuple:
     """``cli_main(args)`` builds the task's LightningCLI without running it. Returns (cli, metrics dict).
+    ``config``: one LightningCLI config file or a list, applied in order (later files override).
 
     Checkpoints land in ``<log_dir>/checkpoints``; ``checkpoints_to`` moves them out of a stage's DVC output
     (they are for ``--ckpt_path`` resume, not for downstream stages)."""
-    args = ["-c", str(config), *overrides,
+    configs = config if isinstance(config, (list, tuple)) else [config]
+    args = [a for c in configs for a in ("-c", str(c))] + [*overrides,
             "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
             f"--trainer.logger.save_dir={log_dir}", "--trainer.logger.name=", "--trainer.logger.version="]
     cli = cli_main(args)

@@ -325,3 +325,23 @@ class DetectionDataModule(L.LightningDataModule):
 
     def predict_dataloader(self):
         return self.val_dataloader()
+
+
+def letterboxed_images(data_dir: str | Path, split: str, imgsz: int, n: int) -> "torch.Tensor":
+    """The first ``n`` images of ``split`` letterboxed to ``imgsz`` exactly as the evaluator feeds them
+    (no augmentation), as float (n, 3, imgsz, imgsz) in [0, 1]: export checks and INT8 calibration."""
+    import torch
+
+    from tasks.detection.yolo import build_dataset, train_cfg
+
+    root = require_dir(Path(data_dir), "detection dataset (run `dvc repro tasks/detection` or prepare)")
+    names = read_names(root)
+    view = make_view(root, (split,))
+    try:
+        ds = build_dataset(view / "images" / split, names, imgsz, n, False, train_cfg(imgsz=imgsz))
+        items = [ds[i] for i in range(min(n, len(ds)))]
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
+    if not items:
+        raise DataError(root / "images" / split, "no images", expected="at least one image")
+    return torch.stack([it["img"] for it in items]).float() / 255

@@ -1,5 +1,8 @@
-"""Stage ``export``: every model variant → fused ONNX (opset ≥ 17), checked numerically against PyTorch on
-validation images. Writes ``data/detection/export/{<variant>.onnx, manifest.json}``."""
+"""Stage ``export``: every model variant → fused ONNX fp32 (opset ≥ 17, checked numerically against
+PyTorch on validation images) and, when ``int8`` is on, a static INT8 QDQ model calibrated on training
+images (``common.compress.quantize``). Writes ``data/detection/export/{<variant>.onnx,
+<variant>+int8.onnx, manifest.json}``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,36 +13,40 @@ import torch
 from common.export.onnx import export_onnx
 from common.io import atomic_dir, atomic_write_json, stage_params
 
-
-def val_images(data_dir: str | Path, imgsz: int, n: int) -> torch.Tensor:
-    """``n`` letterboxed validation images, exactly as the evaluator feeds them."""
-    from tasks.detection.data import DetectionDataModule
-
-    dm = DetectionDataModule(data_dir, imgsz=imgsz, batch_size=n, workers=0, validate_images=False)
-    dm.setup("validate")
-    try:
-        batch = next(iter(dm.val_dataloader()))
-    finally:
-        dm.teardown()
-    return batch["img"][:n].float() / 255
+INT8_SUFFIX = "+int8"
 
 
 def run(params: dict, out_dir: str | Path, variants: dict[str, str], data_dir: str) -> dict:
+    from common.compress.quantize import quantize_static_int8
+    from tasks.detection.data import letterboxed_images
     from tasks.detection.yolo import InferenceWrapper, load_model
 
     imgsz = params["imgsz"]
-    check = val_images(data_dir, imgsz, 2)
+    check = letterboxed_images(data_dir, "val", imgsz, 2)
+    calib = None
+    if params.get("int8"):
+        n = params.get("calibration_images", 64)
+        calib = letterboxed_images(data_dir, "train", imgsz, n).numpy()
     manifest = {}
     with atomic_dir(out_dir) as tmp:
         for name, model_path in variants.items():
             model = load_model(model_path).eval()
-            model.fuse()  # Conv+BN folding, as every deployment does
+            model.fuse(verbose=False)  # Conv+BN folding, as every deployment does
             facts = export_onnx(InferenceWrapper(model), torch.rand(1, 3, imgsz, imgsz), tmp / f"{name}.onnx",
                                 opset=params["opset"], output_names=["predictions"], atol=params.get("atol", 2e-3),
                                 check_samples=check)
             facts["onnx"] = str(Path(out_dir) / f"{name}.onnx")
-            manifest[name] = {"model": str(model_path), **facts}
+            manifest[name] = {"model": str(model_path), "precision": "fp32", **facts}
             print(f"exported {name}: max |onnx - torch| = {facts['max_abs_diff']:.2e}")
+            if calib is not None:
+                qname = f"{name}{INT8_SUFFIX}"
+                q = quantize_static_int8(tmp / f"{name}.onnx", tmp / f"{qname}.onnx", [calib[i:i + 1] for i in
+                                                                                     range(len(calib))],
+                                         per_channel=params.get("per_channel", True),
+                                         method=params.get("calibration", "minmax"))
+                manifest[qname] = {"model": str(model_path), "precision": "int8", "fp32": name,
+                                   "onnx": str(Path(out_dir) / f"{qname}.onnx"), "quantization": q}
+                print(f"quantized {qname}: {q}")
         atomic_write_json(tmp / "manifest.json", manifest)
     return manifest
 
@@ -49,11 +56,11 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="data/detection/export")
     ap.add_argument("--data", default="data/detection/prepare/dataset")
     ap.add_argument("--variant", action="append", metavar="NAME=MODEL.pt",
-                    help="variant to export (repeatable); default: baseline=data/detection/train_teacher/model.pt")
+                    help="variant to export (repeatable); default: the profile's `variants` in params.yaml")
     args = ap.parse_args(argv)
-    pairs = args.variant or ["baseline=data/detection/train_teacher/model.pt"]
-    variants = dict(p.split("=", 1) for p in pairs)
-    run(stage_params("detection", "export"), args.out, variants, args.data)
+    params = stage_params("detection", "export")
+    variants = dict(p.split("=", 1) for p in args.variant) if args.variant else dict(params["variants"])
+    run(params, args.out, variants, args.data)
 
 
 if __name__ == "__main__":

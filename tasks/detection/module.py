@@ -40,6 +40,12 @@ class DetectionModule(TaskModule):
         nc: number of classes.
         init_weights: an edgerepro model file to start from (e.g. data/detection/train_teacher/model.pt);
             overrides model_cfg.
+        teacher_weights: an edgerepro model file of a frozen teacher; when set, the loss adds channel-wise
+            distillation (CWD) from the teacher's feature maps at ``distill_taps``.
+        distill_taps: module names tapped in both models; default: the neck outputs that feed Detect
+            (P3/P4/P5, ``model.15/18/21`` in YOLOv8).
+        cwd_tau: CWD temperature T.
+        cwd_weight: weight of each tap's CWD term (relative to the per-image detection loss).
         conf: NMS confidence threshold for validation/prediction.
         iou: NMS IoU threshold.
         max_det: maximum detections per image (also the largest maxDets of the COCO evaluation).
@@ -47,7 +53,9 @@ class DetectionModule(TaskModule):
     """
 
     def __init__(self, model_cfg: str = "yolov8n.yaml", nc: int = 10, init_weights: str | None = None,
-                 conf: float = 0.001, iou: float = 0.7, max_det: int = 300, **recipe: Any):
+                 teacher_weights: str | None = None, distill_taps: list[str] | None = None, cwd_tau: float = 1.0,
+                 cwd_weight: float = 10.0, conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
+                 **recipe: Any):
         recipe.setdefault("nominal_batch_size", 64)
         super().__init__(**recipe)
         self.save_hyperparameters(ignore=["optimizer"])
@@ -58,6 +66,20 @@ class DetectionModule(TaskModule):
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self._criterion = None
         self.val_map = new_map_metric(max_det)
+        if teacher_weights:
+            self._attach_teacher(yolo.load_model(teacher_weights), distill_taps, cwd_tau, cwd_weight)
+
+    def _attach_teacher(self, teacher, taps: list[str] | None, tau: float, weight: float) -> None:
+        from common.distill.losses import CWDLoss
+        from common.distill.taps import tap_channels
+        from common.training.module import DistillTerm
+
+        if taps is None:
+            taps = [f"model.{i}" for i in self.model.model[-1].f]  # Detect's inputs: P3, P4, P5
+        sample = torch.zeros(1, 3, 64, 64)
+        s_ch, t_ch = tap_channels(self.model, taps, sample), tap_channels(teacher, taps, sample)
+        terms = [DistillTerm(t, t, CWDLoss(tau, s_ch[t], t_ch[t]), weight) for t in taps]
+        self.set_teacher(teacher, terms)
 
     # ---------------------------------------------------------------- loss
     @property

@@ -41,6 +41,8 @@ _configure_offline()
 import torch  # noqa: E402
 from ultralytics.cfg import get_cfg  # noqa: E402
 from ultralytics.data.build import build_yolo_dataset, seed_worker  # noqa: E402
+from ultralytics.nn.modules.block import C2f  # noqa: E402
+from ultralytics.nn.modules.conv import Conv  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 from ultralytics.utils import DEFAULT_CFG, SETTINGS  # noqa: E402
 from ultralytics.utils.loss import v8DetectionLoss  # noqa: E402
@@ -50,7 +52,7 @@ if SETTINGS.get("dvc") or SETTINGS.get("sync"):
     # otherwise ultralytics' trainer starts dvclive by itself and writes dvc.yaml into the working dir
     SETTINGS.update({"dvc": False, "sync": False})
 
-__all__ = ["DetectionModel", "build_model", "train_cfg", "build_dataset", "detection_loss", "nms",
+__all__ = ["DetectionModel", "build_model", "split_c2f", "prune_ignored_layers", "save_model", "load_model", "train_cfg", "build_dataset", "detection_loss", "nms",
            "seed_worker", "freeze_dfl", "InferenceWrapper", "ultralytics_train"]
 
 
@@ -131,26 +133,99 @@ def ultralytics_train(data_dir: str | Path, workdir: str | Path, model_cfg: str,
     return yolo
 
 
+class C2fSplit(torch.nn.Module):
+    """C2f with its ``cv1`` split into two convs (``cv1a`` → first half, ``cv1b`` → second half of the
+    channels), computing exactly what C2f computes.
+
+    Why: C2f's ``cv1(x).chunk(2, 1)`` (or ``split``) couples the two halves of one conv's output in a way
+    Torch-Pruning 1.6's dependency graph cannot follow (pruning fails or breaks the split); with two convs
+    each half is an ordinary conv whose channels can be pruned independently.
+    """
+
+    def __init__(self, c2f: C2f):
+        super().__init__()
+        c = c2f.c
+        conv, bn = c2f.cv1.conv, c2f.cv1.bn
+        self.cv1a = Conv(conv.in_channels, c, conv.kernel_size, conv.stride, act=c2f.cv1.act)
+        self.cv1b = Conv(conv.in_channels, c, conv.kernel_size, conv.stride, act=c2f.cv1.act)
+        for half, sl in ((self.cv1a, slice(0, c)), (self.cv1b, slice(c, 2 * c))):
+            half.conv.weight.data.copy_(conv.weight.data[sl])
+            half.bn.weight.data.copy_(bn.weight.data[sl])
+            half.bn.bias.data.copy_(bn.bias.data[sl])
+            half.bn.running_mean.data.copy_(bn.running_mean[sl])
+            half.bn.running_var.data.copy_(bn.running_var[sl])
+            half.bn.eps, half.bn.momentum = bn.eps, bn.momentum
+        self.m = c2f.m
+        self.cv2 = c2f.cv2
+        for attr in ("f", "i", "type", "np"):  # ultralytics' routing attributes
+            if hasattr(c2f, attr):
+                setattr(self, attr, getattr(c2f, attr))
+        self.train(c2f.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = [self.cv1a(x), self.cv1b(x)]
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+
+def split_c2f(model: DetectionModel) -> DetectionModel:
+    """Replace every C2f of ``model`` by an equivalent :class:`C2fSplit` (in place; module names kept)."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is C2f:
+                setattr(parent, name, C2fSplit(child))
+    return model
+
+
+def prune_ignored_layers(model: DetectionModel) -> list[torch.nn.Module]:
+    """Layers whose output channels are the detector's interface: the DFL projection and the last conv
+    of every box (cv2) and class (cv3) branch of the Detect head."""
+    head = model.model[-1]
+    ignored = [head.dfl] if hasattr(head, "dfl") else []
+    for branches in (head.cv2, head.cv3):
+        for seq in branches:
+            ignored.append(seq[-1])
+    return ignored
+
+
 def save_model(path: str | Path, model: DetectionModel, **meta) -> None:
-    """Architecture dict + state dict only (no pickled classes), loadable with ``weights_only=True``."""
+    """Architecture dict + block rewrites + shape plan + state dict (no pickled classes), loadable with
+    ``weights_only=True``. A pruned model round-trips: its widths are in the shape plan."""
     import io
 
+    from common.compress.shapes import shape_plan
     from common.io import atomic_write_bytes
 
     buf = io.BytesIO()
-    torch.save({"format": "edgerepro.yolov8.v1", "model_yaml": model.yaml,
+    torch.save({"format": "edgerepro.yolov8.v2", "model_yaml": model.yaml,
+                "c2f_split": any(isinstance(m, C2fSplit) for m in model.modules()),
+                "shape_plan": shape_plan(model),
                 "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_model(path: str | Path) -> DetectionModel:
+    from common.compress.shapes import apply_shape_plan
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found (run the stage that writes it)")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "edgerepro.yolov8.v1":
-        raise ValueError(f"{path}: not an edgerepro YOLOv8 model file (expected format edgerepro.yolov8.v1)")
+    fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if fmt not in ("edgerepro.yolov8.v1", "edgerepro.yolov8.v2"):
+        raise ValueError(f"{path}: not an edgerepro YOLOv8 model file (expected format edgerepro.yolov8.v2, "
+                         f"got {fmt!r})")
     model = DetectionModel(dict(ckpt["model_yaml"]), nc=ckpt["model_yaml"].get("nc"), verbose=False)
-    model.load_state_dict(ckpt["state_dict"])
+    if ckpt.get("c2f_split"):
+        split_c2f(model)
+    if ckpt.get("shape_plan"):
+        apply_shape_plan(model, ckpt["shape_plan"], ckpt["state_dict"])
+    else:
+        model.load_state_dict(ckpt["state_dict"])
     model.args = train_cfg()
     return model
+
+
+def model_meta(path: str | Path) -> dict:
+    """The ``meta`` dict saved with a model file."""
+    return torch.load(Path(path), map_location="cpu", weights_only=True).get("meta", {})

@@ -52,3 +52,42 @@ def test_feature_taps_by_name():
     assert not net[0]._forward_hooks  # removed on exit
     with pytest.raises(KeyError, match="no module named"):
         FeatureTaps(net, ["3"])
+
+
+def test_hint_loss_equals_direct_mse_through_the_adapter():
+    torch.manual_seed(0)
+    loss = FeatureHintLoss(student_channels=3, teacher_channels=5)
+    s, t = torch.randn(2, 3, 4, 4, requires_grad=True), torch.randn(2, 5, 4, 4, requires_grad=True)
+    direct = ((loss.align(s) - t) ** 2).mean()
+    out = loss(s, t)
+    assert out.item() == pytest.approx(direct.item(), rel=1e-6)
+    out.backward()
+    assert s.grad is not None and loss.align.weight.grad is not None
+    assert t.grad is None  # the teacher side is detached
+
+
+def test_kd_equals_direct_formula_and_spares_the_teacher():
+    torch.manual_seed(0)
+    zs, zt = torch.randn(3, 6, requires_grad=True), torch.randn(3, 6, requires_grad=True)
+    T = 2.0
+    pt, ps = torch.softmax(zt / T, 1), torch.softmax(zs / T, 1)
+    direct = T**2 * (pt * (pt.log() - ps.log())).sum(1).mean()
+    out = KDLoss(tau=T)(zs, zt)
+    assert out.item() == pytest.approx(direct.item(), rel=1e-5)
+    out.backward()
+    assert zs.grad is not None and zt.grad is None
+
+
+def test_cwd_gradient_reaches_student_and_adapter_only():
+    loss = CWDLoss(tau=1.0, student_channels=2, teacher_channels=4)
+    s, t = torch.randn(1, 2, 3, 3, requires_grad=True), torch.randn(1, 4, 3, 3, requires_grad=True)
+    loss(s, t).backward()
+    assert s.grad.abs().sum() > 0 and loss.align.weight.grad.abs().sum() > 0 and t.grad is None
+
+
+def test_tap_channels():
+    from common.distill.taps import tap_channels
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 1)).train()
+    assert tap_channels(net, ["0", "2"], torch.zeros(1, 3, 8, 8)) == {"0": 4, "2": 6}
+    assert net.training  # mode restored

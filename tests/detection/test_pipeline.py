@@ -16,7 +16,8 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     t0 = time.perf_counter()
     log = dvc(tiny_repo, "repro", "tasks/detection")
     first = time.perf_counter() - t0
-    for stage in ("prepare", "train_teacher", "export", "evaluate"):
+    for stage in ("prepare", "train_teacher", "sparse_train", "prune", "structure", "finetune", "distill", "export",
+                  "evaluate"):
         assert f"tasks/detection/dvc.yaml:{stage}" in log
     report = (tiny_repo / "reports" / "detection.md").read_text()
     assert "profile **tiny**" in report and "| baseline |" in report
@@ -25,7 +26,19 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     ev = json.loads((tiny_repo / "data/detection/evaluate/baseline.json").read_text())
     assert base["map50"] == ev["map50"] and base["params"] == ev["params"]  # the report shows what evaluate measured
     assert base["params"] > 1e6 and base["latency_ms"]["1"]["p50"] > 0 and base["max_abs_diff_export"] < 2e-3
-    assert {c["id"] for c in doc["claims"]} >= {"params_reduction", "ap50_drop", "speedup"}
+    # every ablation row, fp32 and INT8, measured by evaluate; every claim has a verdict from our numbers
+    rows = ("baseline", "sparse", "pruned", "pruned+ft", "pruned+cwd")
+    assert set(doc["variants"]) == set(rows) | {f"{r}+int8" for r in rows}
+    for r in rows:
+        assert doc["variants"][r]["params"] == json.loads((tiny_repo / f"data/detection/evaluate/{r}.json").read_text())["params"]
+    assert doc["variants"]["pruned+cwd"]["params"] < 0.3 * base["params"]
+    assert doc["variants"]["pruned+cwd+int8"]["onnx_bytes"] < 0.5 * doc["variants"]["pruned+cwd"]["onnx_bytes"]
+    verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
+    assert verdicts["params_reduction"] == "holds" and verdicts["structure_params"] == "holds"
+    assert all(v in ("holds", "fails") for v in verdicts.values()), verdicts
+    for png in ("detection_gamma.png", "detection_recovery.png"):
+        assert (tiny_repo / "reports" / png).stat().st_size > 1000
+    assert "## Structural check" in report and "| pruned+ft |" in report
     assert (tiny_repo / "reports" / "detection.png").stat().st_size > 1000
     assert "## Training" in report and (tiny_repo / "reports" / "detection_training.png").stat().st_size > 1000
 
@@ -45,3 +58,4 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     assert "Running stage 'tasks/detection/dvc.yaml:evaluate'" in log
     assert "Running stage 'tasks/detection/dvc.yaml:prepare'" not in log
     assert "Running stage 'tasks/detection/dvc.yaml:train_teacher'" not in log
+    assert "Running stage 'tasks/detection/dvc.yaml:distill'" not in log
