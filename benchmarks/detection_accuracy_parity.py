@@ -77,8 +77,9 @@ def main() -> None:
     print(json.dumps(res, indent=2))
     print(f"mAP50 ours / ultralytics = {res['ratio_map50']:.3f}; mAP50-95 ratio = {res['ratio_map50_95']:.3f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2) + "\n")
+        from common.io import atomic_write_json
+
+        atomic_write_json(args.json, res)
 
 
 if __name__ == "__main__":

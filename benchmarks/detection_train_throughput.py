@@ -106,8 +106,9 @@ def main() -> None:
     print(f"throughput ratio ours / ultralytics (matched loader + threads) = {out['ratio_matched']:.3f}")
     print(f"throughput ratio ours (defaults) / ultralytics (its CPU defaults) = {out['ratio_defaults']:.3f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        from common.io import atomic_write_json
+
+        atomic_write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -37,13 +37,30 @@ def check_claims(paper: Paper, derived: dict) -> list[dict]:
     return out
 
 
-def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str, ylabel: str, title: str) -> bytes:
-    import io
-
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (no timestamp metadata, so unchanged plots are byte-identical); closes it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str, ylabel: str, title: str) -> bytes:
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
     pts = [(n, v.get(x), v.get(y)) for n, v in variants.items() if v.get(x) is not None and v.get(y) is not None]
@@ -56,23 +73,14 @@ def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def line_plot(series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str, title: str,
               secondary: dict[str, tuple[list[float], list[float]]] | None = None,
               secondary_label: str = "") -> bytes:
     """PNG of one or more curves (e.g. loss and mAP over epochs); ``secondary`` curves go on a right axis."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=120)
     lines = []
@@ -89,22 +97,14 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], xlabel: str, y
     if lines:
         ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="best")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def histogram_plot(samples: dict, xlabel: str, title: str, bins: int = 60, log_y: bool = False) -> bytes:
     """PNG of overlaid histograms (same bins) of several 1-D samples, e.g. |γ| before/after sparsity."""
-    import io
-
-    import matplotlib
     import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in samples.items()}
     hi = max((a.max() for a in arrays.values() if a.size), default=1.0)
@@ -119,11 +119,7 @@ def histogram_plot(samples: dict, xlabel: str, title: str, bins: int = 60, log_y
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def read_epoch_metrics(csv_path: str | Path) -> dict[str, tuple[list[float], list[float]]]:

@@ -70,8 +70,9 @@ class EpochSummary(Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self._t0 = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not trainer.is_global_zero or not self._active():
+    def on_train_epoch_end(self, trainer, pl_module):
+        # after this epoch's validation (callbacks' validation hooks run before the module logs its metrics)
+        if not trainer.is_global_zero or not self._active():
             return
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
                  f"{time.perf_counter() - self._t0:.0f}s"]

@@ -113,3 +113,19 @@ def test_ema_weights_are_used_after_fit():
     trainer(max_epochs=1, callbacks=[ema]).fit(m, loader())
     avg = ema._average_model.module.model.state_dict()
     assert all(torch.equal(avg[k], v) for k, v in m.model.state_dict().items())
+
+
+class ToyVal(Toy):
+    def validation_step(self, batch, batch_idx):
+        self.log("val/epoch_seen", float(self.current_epoch))
+
+
+def test_epoch_summary_prints_this_epochs_validation(capsys):
+    from common.training.callbacks import EpochSummary
+
+    L.seed_everything(0)
+    m = ToyVal(warmup_epochs=0.0)
+    trainer(max_epochs=2, callbacks=[EpochSummary(only_when_not_tty=False)]).fit(m, loader(), loader(n=8))
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and lines[1].startswith("epoch 2/2")
+    assert "val/epoch_seen=0" in lines[0] and "val/epoch_seen=1" in lines[1]  # not the previous epoch's value
