@@ -10,12 +10,23 @@ from collections.abc import Sequence
 from lightning.pytorch.cli import LightningCLI
 
 
+class _LinkedCLI(LightningCLI):
+    links: tuple[tuple[str, str], ...] = ()
+
+    def add_arguments_to_parser(self, parser) -> None:
+        for source, target in self.links:  # e.g. the data's feature size → the model's input size
+            parser.link_arguments(source, target, apply_on="instantiate")
+
+
 def run_cli(model_class, datamodule_class, args: Sequence[str] | None = None, run: bool = True,
-            prog: str | None = None, **kwargs) -> LightningCLI:
-    """Run LightningCLI for a task. ``model_class`` may be subclassed in configs (``class_path``)."""
+            prog: str | None = None, links: Sequence[tuple[str, str]] = (), **kwargs) -> LightningCLI:
+    """Run LightningCLI for a task. ``model_class`` may be subclassed in configs (``class_path``).
+    ``links``: (source, target) pairs resolved after the datamodule is built, e.g.
+    ``("data.in_dim", "model.init_args.in_dim")`` (the target is then not a CLI option)."""
     os.environ.setdefault("PYTHONHASHSEED", "0")
     prog = prog or f"python -m {model_class.__module__.rsplit('.', 1)[0]}"
-    return LightningCLI(
+    cli_class = type("TaskCLI", (_LinkedCLI,), {"links": tuple(links)}) if links else LightningCLI
+    return cli_class(
         model_class,
         datamodule_class,
         subclass_mode_model=True,

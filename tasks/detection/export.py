@@ -16,6 +16,18 @@ from common.io import atomic_dir, atomic_write_json, stage_params
 INT8_SUFFIX = "+int8"
 
 
+def head_decode_nodes(onnx_path: Path, head_index: int) -> list[str]:
+    """ONNX nodes of the Detect head's decoding (DFL softmax, box arithmetic, class sigmoid, the final
+    concat of pixel boxes with class probabilities). They stay fp32 in the INT8 model: one uint8 scale
+    cannot hold box coordinates in pixels and probabilities in [0, 1] at once (class scores would all
+    round to 0). The head's convs (cv2/cv3 branches) are quantized like the rest."""
+    import onnx
+
+    prefix = f"/model.{head_index}/"
+    return [n.name for n in onnx.load(str(onnx_path), load_external_data=False).graph.node
+            if prefix in n.name and "/cv2." not in n.name and "/cv3." not in n.name]
+
+
 def run(params: dict, out_dir: str | Path, variants: dict[str, str], data_dir: str) -> dict:
     from common.compress.quantize import quantize_static_int8
     from tasks.detection.data import letterboxed_images
@@ -40,10 +52,12 @@ def run(params: dict, out_dir: str | Path, variants: dict[str, str], data_dir: s
             print(f"exported {name}: max |onnx - torch| = {facts['max_abs_diff']:.2e}")
             if calib is not None:
                 qname = f"{name}{INT8_SUFFIX}"
-                q = quantize_static_int8(tmp / f"{name}.onnx", tmp / f"{qname}.onnx", [calib[i:i + 1] for i in
-                                                                                     range(len(calib))],
+                keep_fp32 = head_decode_nodes(tmp / f"{name}.onnx", len(model.model) - 1)
+                q = quantize_static_int8(tmp / f"{name}.onnx", tmp / f"{qname}.onnx",
+                                         [calib[i:i + 1] for i in range(len(calib))],
                                          per_channel=params.get("per_channel", True),
-                                         method=params.get("calibration", "minmax"))
+                                         method=params.get("calibration", "minmax"), exclude_nodes=keep_fp32)
+                q["fp32_nodes"] = len(keep_fp32)
                 manifest[qname] = {"model": str(model_path), "precision": "int8", "fp32": name,
                                    "onnx": str(Path(out_dir) / f"{qname}.onnx"), "quantization": q}
                 print(f"quantized {qname}: {q}")

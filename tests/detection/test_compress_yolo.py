@@ -89,3 +89,30 @@ def test_sparse_stage_overrides_reach_the_callback():
     assert "--trainer.callbacks.s0=0.02" in args and "--trainer.callbacks.schedule=constant" in args
     assert "--model.init_args.init_weights=t.pt" in args
     assert not any("callbacks" in a for a in cli_overrides("finetune", {"s0": 0.02}, "d", "p.pt", None))
+
+
+def test_int8_keeps_box_decoding_in_fp32(tmp_path):
+    """One uint8 scale cannot carry pixel boxes and [0, 1] class scores together: with the head's decode
+    kept in fp32, INT8 predictions track fp32 ones for both."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from common.compress.quantize import quantize_static_int8
+    from common.export.onnx import export_onnx
+    from tasks.detection.export import head_decode_nodes
+
+    torch.manual_seed(0)
+    m = yolo.build_model("yolov8n.yaml", 10).eval()
+    m.fuse(verbose=False)
+    x = torch.rand(1, 3, 128, 128)
+    export_onnx(yolo.InferenceWrapper(m), x, tmp_path / "m.onnx", atol=1e-2)
+    keep = head_decode_nodes(tmp_path / "m.onnx", len(m.model) - 1)
+    assert keep and not any("/cv2." in n or "/cv3." in n for n in keep)
+    rng = np.random.default_rng(0)
+    quantize_static_int8(tmp_path / "m.onnx", tmp_path / "q.onnx",
+                         [rng.random((1, 3, 128, 128), dtype=np.float32) for _ in range(4)], exclude_nodes=keep)
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})[0]
+    ref, out = run(tmp_path / "m.onnx"), run(tmp_path / "q.onnx")
+    cls_ref, cls_q = ref[0, 4:].ravel(), out[0, 4:].ravel()
+    assert cls_q.max() > 0 and np.corrcoef(cls_ref, cls_q)[0, 1] > 0.9
+    assert np.abs(out[0, :4] - ref[0, :4]).mean() < 0.05 * np.abs(ref[0, :4]).mean()

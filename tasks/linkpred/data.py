@@ -1,0 +1,239 @@
+"""Graphs for link prediction: a deterministic synthetic growing graph (tiny/smoke), loaders for real
+formats (Planetoid raw files, OGB-style edge-list CSVs) with clear errors, and the edge splits.
+
+A prepared graph is one ``.npz`` (all arrays, no pickles): ``edges`` (E, 2) undirected, each once with
+u < v; ``time`` (E,) or empty; ``x`` (n, f) node features; ``y`` (n,) node labels (-1 = none); per split
+``<split>_train|val|test`` (index arrays into ``edges``) and ``<split>_neg_val|neg_test`` (non-edges for
+the overall metrics).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from common.data.errors import DataError, require_dir
+
+SPLITS = ("random", "time")
+FRACTIONS = (0.7, 0.1, 0.2)
+
+
+# ----------------------------------------------------------------------------- synthetic
+def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, triadic: float, p_in: float,
+                            feat_dim: int, feat_signal: float, seed: int) -> dict:
+    """A growing graph: node i arrives at time i and links to earlier nodes, so edge time = order.
+
+    * heterogeneous degrees: each node has a log-normal activity (how many links it makes, and how
+      attractive it is) and targets are chosen ∝ (degree + 1) · activity (preferential attachment);
+    * communities: a target is drawn from the newcomer's community with probability ``p_in``;
+    * triadic closure: with probability ``triadic`` a link goes to a neighbour of the previous target
+      (this is what makes topological concentration vary between nodes);
+    * features: a noisy one-hot of the community in ``feat_dim`` dims; labels = community.
+    Later nodes have fewer links inside the training period, so a time split shifts the distribution.
+    """
+    rng = np.random.default_rng(seed)
+    comm = rng.integers(0, communities, n)
+    activity = rng.lognormal(0.0, 0.8, n)
+    adj: list[set[int]] = [set() for _ in range(n)]
+    deg = np.zeros(n)
+    edges, times = [], []
+    members: list[list[int]] = [[] for _ in range(communities)]
+    m0 = max(3, int(edges_per_node) + 1)
+    for i in range(n):
+        if i >= m0:
+            k = max(1, int(rng.poisson(edges_per_node * activity[i] / activity.mean())))
+            k = min(k, i)
+            last = -1
+            for _ in range(k):
+                j = -1
+                if last >= 0 and adj[last] and rng.random() < triadic:
+                    cand = [c for c in adj[last] if c != i and c not in adj[i]]
+                    if cand:
+                        j = int(rng.choice(cand))
+                if j < 0:
+                    pool = members[comm[i]] if (rng.random() < p_in and members[comm[i]]) else range(i)
+                    pool = np.fromiter(pool, dtype=np.int64)
+                    w = (deg[pool] + 1.0) * activity[pool]
+                    j = int(pool[rng.choice(len(pool), p=w / w.sum())])
+                if j == i or j in adj[i]:
+                    continue
+                adj[i].add(j)
+                adj[j].add(i)
+                deg[i] += 1
+                deg[j] += 1
+                edges.append((min(i, j), max(i, j)))
+                times.append(i + rng.random())
+                last = j
+        members[comm[i]].append(i)
+    x = rng.normal(0.0, 1.0, (n, feat_dim)).astype(np.float32)
+    x[np.arange(n), comm % feat_dim] += feat_signal
+    return {"edges": np.asarray(edges, dtype=np.int64), "time": np.asarray(times, dtype=np.float64), "x": x,
+            "y": comm.astype(np.int64), "num_nodes": n}
+
+
+# ----------------------------------------------------------------------------- real formats
+def clean_edges(edges: np.ndarray, num_nodes: int, source: str | Path, time: np.ndarray | None = None) -> dict:
+    """Undirected, deduplicated, self-loop-free edges (u < v); counts what was dropped. The first
+    occurrence of a duplicated edge is kept (with its time)."""
+    if edges.size == 0:
+        raise DataError(source, "the graph has no edges", expected="at least one edge")
+    bad = (edges < 0) | (edges >= num_nodes)
+    if bad.any():
+        row = int(np.argwhere(bad.any(1))[0, 0])
+        raise DataError(source, f"node id {int(edges[row][bad[row]][0])} out of range", line=None,
+                        expected=f"node ids in [0, {num_nodes - 1}] (edge #{row + 1})")
+    self_loops = edges[:, 0] == edges[:, 1]
+    e = np.sort(edges[~self_loops], axis=1)
+    t = time[~self_loops] if time is not None and time.size else None
+    _, first = np.unique(e, axis=0, return_index=True)
+    first = np.sort(first)
+    out = {"edges": e[first], "time": t[first] if t is not None else np.zeros(0),
+           "dropped_self_loops": int(self_loops.sum()), "dropped_duplicates": int(len(e) - len(first))}
+    if len(out["edges"]) == 0:
+        raise DataError(source, "no edges left after removing self-loops", expected="at least one edge between two nodes")
+    return out
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
+
+
+def read_edge_csv(path: str | Path, columns: int = 2) -> np.ndarray:
+    """OGB-style edge list: one ``src,dst`` per line (no header; OGB's ``raw/edge.csv[.gz]``), or with a
+    ``columns``-wide row (e.g. ``edge_year.csv`` has 1 column). Non-numeric lines fail with their number."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found", expected="an edge list CSV")
+    rows = []
+    with _open_text(path) as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != columns:
+                raise DataError(path, f"{len(row)} fields", line=lineno, expected=f"{columns} comma-separated integers")
+            try:
+                rows.append([int(float(c)) if "." in c else int(c) for c in row])
+            except ValueError:
+                raise DataError(path, f"non-numeric value in {row}", line=lineno,
+                                expected=f"{columns} comma-separated integers") from None
+    return np.asarray(rows, dtype=np.int64).reshape(-1, columns)
+
+
+def load_ogb_style(root: str | Path) -> dict:
+    """An OGB link-prediction raw folder: ``raw/edge.csv[.gz]``, ``raw/num-node-list.csv``, optional
+    ``raw/edge_year.csv[.gz]`` (edge times → time split) and ``raw/node-feat.csv[.gz]``."""
+    root = require_dir(Path(root), "OGB-style dataset folder")
+    raw = root / "raw" if (root / "raw").is_dir() else root
+
+    def find(name):
+        for cand in (raw / name, raw / f"{name}.gz"):
+            if cand.is_file():
+                return cand
+        return None
+
+    edge_file, nn_file = find("edge.csv"), find("num-node-list.csv")
+    if edge_file is None or nn_file is None:
+        raise DataError(raw, "edge.csv or num-node-list.csv missing", expected="raw/edge.csv[.gz] and raw/num-node-list.csv")
+    num_nodes = int(read_edge_csv(nn_file, 1).sum())
+    edges = read_edge_csv(edge_file)
+    year_file = find("edge_year.csv")
+    time = read_edge_csv(year_file, 1)[:, 0].astype(np.float64) if year_file else None
+    if time is not None and len(time) != len(edges):
+        raise DataError(year_file, f"{len(time)} rows", expected=f"one time per edge ({len(edges)})")
+    feat_file = find("node-feat.csv")
+    if feat_file is not None:
+        with _open_text(feat_file) as f:
+            x = np.loadtxt(f, delimiter=",", dtype=np.float32, ndmin=2)
+        if len(x) != num_nodes:
+            raise DataError(feat_file, f"{len(x)} rows", expected=f"one feature row per node ({num_nodes})")
+    else:
+        x = np.ones((num_nodes, 1), dtype=np.float32)
+    out = clean_edges(edges, num_nodes, edge_file, time)
+    out.update({"x": x, "y": -np.ones(num_nodes, dtype=np.int64), "num_nodes": num_nodes})
+    return out
+
+
+def load_planetoid(root: str | Path, name: str) -> dict:
+    """Planetoid raw files ``ind.<name>.{x,tx,allx,y,ty,ally,graph,test.index}`` from a local folder,
+    read by torch_geometric's reader (nothing is downloaded). No edge times: only the random split."""
+    from torch_geometric.io import read_planetoid_data
+
+    root = require_dir(Path(root), f"Planetoid raw folder for {name}")
+    need = [f"ind.{name.lower()}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
+    missing = [f for f in need if not (root / f).is_file()]
+    if missing:
+        raise DataError(root, f"missing {missing}", expected="the 8 Planetoid raw files")
+    data = read_planetoid_data(str(root), name.lower())
+    n = int(data.num_nodes)
+    out = clean_edges(data.edge_index.t().numpy().astype(np.int64), n, root / f"ind.{name.lower()}.graph")
+    out.update({"x": data.x.numpy().astype(np.float32), "y": data.y.numpy().astype(np.int64), "num_nodes": n})
+    return out
+
+
+# ----------------------------------------------------------------------------- splits
+def split_edges(num_edges: int, order: np.ndarray) -> dict[str, np.ndarray]:
+    n_tr = int(round(FRACTIONS[0] * num_edges))
+    n_va = int(round(FRACTIONS[1] * num_edges))
+    return {"train": np.sort(order[:n_tr]), "val": np.sort(order[n_tr:n_tr + n_va]),
+            "test": np.sort(order[n_tr + n_va:])}
+
+
+def sample_non_edges(edges: np.ndarray, num_nodes: int, count: int, rng) -> np.ndarray:
+    """``count`` distinct node pairs (u < v) that are not edges of the full graph."""
+    existing = set(map(tuple, edges.tolist()))
+    out = set()
+    while len(out) < count:
+        u, v = rng.integers(0, num_nodes, 2)
+        if u == v:
+            continue
+        pair = (min(u, v), max(u, v))
+        if pair not in existing:
+            out.add(pair)
+    return np.asarray(sorted(out), dtype=np.int64)
+
+
+def make_splits(graph: dict, seed: int, negatives: int) -> dict:
+    """Random 70/10/20 and (when edges have times) time-ordered 70/10/20 splits + fixed negatives."""
+    rng = np.random.default_rng(seed)
+    e = graph["edges"]
+    out = {}
+    orders = {"random": rng.permutation(len(e))}
+    if graph["time"].size:
+        orders["time"] = np.argsort(graph["time"], kind="stable")
+    for name, order in orders.items():
+        for part, idx in split_edges(len(e), order).items():
+            out[f"{name}_{part}"] = idx
+        out[f"{name}_neg_val"] = sample_non_edges(e, graph["num_nodes"], negatives, rng)
+        out[f"{name}_neg_test"] = sample_non_edges(e, graph["num_nodes"], negatives, rng)
+    return out
+
+
+def save_graph(path: str | Path, graph: dict, splits: dict) -> None:
+    import io
+
+    from common.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, edges=graph["edges"], time=graph["time"], x=graph["x"], y=graph["y"],
+                        num_nodes=np.asarray(graph["num_nodes"]), **splits)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_graph(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: prepared graph not found (run `dvc repro tasks/linkpred/dvc.yaml:prepare`)")
+    with np.load(path, allow_pickle=False) as z:
+        g = {k: z[k] for k in z.files}
+    g["num_nodes"] = int(g["num_nodes"])
+    return g
+
+
+def available_splits(graph: dict) -> list[str]:
+    return [s for s in SPLITS if f"{s}_train" in graph]
+
+
+def split_edges_of(graph: dict, split: str, part: str) -> np.ndarray:
+    return graph["edges"][graph[f"{split}_{part}"]]

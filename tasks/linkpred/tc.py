@@ -1,0 +1,128 @@
+"""Topological Concentration (TC) and its approximation (ATC), arXiv 2310.04612.
+
+Definition (the paper; reference code yuwvandy/Topo_LP_GNN ``cal_tc``): on the *training* graph, H_i^k is
+the multiset of nodes at hop k of node i's computation tree — node v appears (A^k)_{iv} times, the number
+of k-step walks from i to v (no self-loops, unweighted). With β = 1 / mean degree,
+
+    I(i, j) = Σ_{k1,k2 ≤ K} β^{k1+k2−2} Σ_{v ∈ H_i^{k1} ∩ H_j^{k2}} count_{H_i^{k1}}(v)
+              / Σ_{k1,k2 ≤ K} β^{k1+k2−2} |H_i^{k1}|
+
+(multiplicity on i's side; j's multiset taken as a set; for Train-TC the (1,1) term of the normaliser
+uses |H_i^1| − 1 because j itself is one of i's neighbours), and TC_i = mean of I(i, j) over i's
+neighbours j in the training (Train-TC), validation (Val-TC) or test (Test-TC) edges.
+
+Vectorised: count_{H_i^k}(v) = (A^k)_{iv} and "v ∈ H_j^k" = [(A^k)_{jv} > 0], so the numerator of one
+pair is Σ_{k1,k2} β^{..} ⟨A^{k1}_{i,:}, 1[A^{k2}_{j,:} > 0]⟩ — row-wise products of sparse matrices over
+all pairs at once; no Python loop over nodes (scipy.sparse, written here because no graph library
+ships TC).
+
+ATC: the reference code has no ATC, so we follow the paper's idea: propagate random features,
+R̂ = Σ_k β^{k−1} Â^k R with Â = D^{-1/2} A D^{-1/2} and R ~ N(0, 1/d), normalise rows, and take
+ATC_i = mean over neighbours j of R̂_i · R̂_j — O(K·|E|·d), an estimate of the overlap of the two nodes'
+propagated neighbourhoods.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def adjacency(edges: np.ndarray, num_nodes: int) -> sp.csr_matrix:
+    """Symmetric 0/1 CSR adjacency of undirected ``edges`` (E, 2) without self-loops."""
+    e = edges[edges[:, 0] != edges[:, 1]]
+    a = sp.coo_matrix((np.ones(2 * len(e)), (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
+                      shape=(num_nodes, num_nodes)).tocsr()
+    a.data[:] = 1.0  # duplicates collapse to one edge
+    return a
+
+
+def neighbour_pairs(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions of each undirected edge: (i, j) for every neighbour j of every i."""
+    return np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]]
+
+
+def _row_dot(a: sp.csr_matrix, b: sp.csr_matrix, rows_a: np.ndarray, rows_b: np.ndarray,
+             chunk: int = 200_000) -> np.ndarray:
+    """⟨a[rows_a[p]], b[rows_b[p]]⟩ for every p, in chunks (bounded memory)."""
+    out = np.empty(len(rows_a))
+    for s in range(0, len(rows_a), chunk):
+        ra, rb = rows_a[s:s + chunk], rows_b[s:s + chunk]
+        out[s:s + chunk] = np.asarray(a[ra].multiply(b[rb]).sum(axis=1)).ravel()
+    return out
+
+
+def tc_scores(train_edges: np.ndarray, num_nodes: int, target_edges: dict[str, np.ndarray], K: int = 1,
+              beta: float | None = None) -> dict[str, np.ndarray]:
+    """Per-node TC for each named neighbour set (e.g. {"train": …, "test": …}); NaN where undefined.
+
+    Undefined (NaN): a node without neighbours in that set, or without training neighbours (Train-TC
+    needs at least 2, as in the reference).
+    """
+    if K < 1:
+        raise ValueError(f"K must be >= 1, got {K}")
+    a = adjacency(train_edges, num_nodes)
+    deg = np.asarray(a.sum(1)).ravel()
+    if beta is None:
+        beta = 1.0 / deg[deg > 0].mean() if (deg > 0).any() else 1.0
+    powers = [a]
+    for _ in range(K - 1):
+        powers.append((powers[-1] @ a).tocsr())
+    support = [(p > 0).astype(np.float64).tocsr() for p in powers]
+    sizes = [np.asarray(p.sum(1)).ravel() for p in powers]  # |H_i^k|
+    wsum = sum(beta ** (k2 - 1) for k2 in range(1, K + 1))
+    denom = wsum * sum(beta ** (k1 - 1) * sizes[k1 - 1] for k1 in range(1, K + 1))
+    out = {}
+    for name, edges in target_edges.items():
+        i, j = neighbour_pairs(edges)
+        num = np.zeros(len(i))
+        for k1 in range(1, K + 1):
+            for k2 in range(1, K + 1):
+                num += beta ** (k1 + k2 - 2) * _row_dot(powers[k1 - 1], support[k2 - 1], i, j)
+        d = denom[i] - (1.0 if name == "train" else 0.0)  # (1,1) term: |H_i^1| − 1 for Train-TC
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pair = np.where(d > 0, num / d, np.nan)
+        total = np.bincount(i, weights=np.nan_to_num(pair), minlength=num_nodes)
+        count = np.bincount(i, minlength=num_nodes)
+        tc = np.full(num_nodes, np.nan)
+        ok = (count > 0) & (deg >= (2 if name == "train" else 1))
+        tc[ok] = total[ok] / count[ok]
+        out[name] = tc
+    return out
+
+
+def atc_scores(train_edges: np.ndarray, num_nodes: int, target_edges: dict[str, np.ndarray], K: int = 1,
+               dim: int = 64, beta: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-node ATC (see the module docstring) for each named neighbour set; NaN where undefined."""
+    a = adjacency(train_edges, num_nodes)
+    deg = np.asarray(a.sum(1)).ravel()
+    if beta is None:
+        beta = 1.0 / deg[deg > 0].mean() if (deg > 0).any() else 1.0
+    inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0)
+    a_hat = sp.diags(inv_sqrt) @ a @ sp.diags(inv_sqrt)
+    r = np.random.default_rng(seed).normal(0.0, 1.0 / np.sqrt(dim), (num_nodes, dim))
+    h, acc = r, np.zeros_like(r)
+    for k in range(1, K + 1):
+        h = a_hat @ h
+        acc += beta ** (k - 1) * h
+    norm = np.linalg.norm(acc, axis=1, keepdims=True)
+    acc = np.divide(acc, norm, out=np.zeros_like(acc), where=norm > 0)
+    out = {}
+    for name, edges in target_edges.items():
+        i, j = neighbour_pairs(edges)
+        s = np.einsum("pd,pd->p", acc[i], acc[j])
+        total = np.bincount(i, weights=s, minlength=num_nodes)
+        count = np.bincount(i, minlength=num_nodes)
+        v = np.full(num_nodes, np.nan)
+        ok = (count > 0) & (deg >= 1)
+        v[ok] = total[ok] / count[ok]
+        out[name] = v
+    return out
+
+
+def clustering(train_edges: np.ndarray, num_nodes: int) -> np.ndarray:
+    """Local clustering coefficient: triangles through i / (d_i (d_i − 1) / 2); 0 for degree < 2."""
+    a = adjacency(train_edges, num_nodes)
+    deg = np.asarray(a.sum(1)).ravel()
+    tri = np.asarray((a @ a).multiply(a).sum(1)).ravel() / 2.0
+    pairs = deg * (deg - 1) / 2.0
+    return np.divide(tri, pairs, out=np.zeros(num_nodes), where=pairs > 0)
