@@ -54,3 +54,10 @@ def tiny_dataset(tmp_path_factory) -> Path:
     generate_synthetic(root, {"train": 16, "val": 8}, size=128, seed=0, min_objects=4, max_objects=8, progress=False)
     write_data_yaml(root, VISDRONE_CLASSES)
     return root
+
+
+def dvc(repo: Path, *args, timeout: int = 300) -> str:
+    """Run ``dvc <args>`` in ``repo`` with the project's venv; fail the test with its output if it fails."""
+    out = subprocess.run(["dvc", *args], cwd=repo, env=venv_env(), capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"dvc {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout + out.stderr

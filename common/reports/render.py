@@ -175,6 +175,8 @@ def render_task_report(
     md.append(f"arXiv [{paper.arxiv}](https://arxiv.org/abs/{paper.arxiv}) · profile **{profile}** · "
               f"{hardware.get('cpu', '?')}, {hardware.get('logical_cores', '?')} logical cores, no GPU · "
               f"onnxruntime {hardware.get('onnxruntime', '?')}, torch {hardware.get('torch', '?')}")
+    for r in paper.related:
+        md.append(f"· also: {r['title']} (arXiv [{r['arxiv']}](https://arxiv.org/abs/{r['arxiv']}))")
     md.append("")
     if paper.note:
         md += [f"> {paper.note.strip()}", ""]

@@ -2,7 +2,7 @@
 
 Schema::
 
-    paper:   {title, short?, arxiv, url?}
+    paper:   {title, short?, arxiv, url?, related?: [{title, arxiv}]}
     profile_note: str?            # what differs from the paper at our scale
     metrics: {key: {label, fmt?, ours_scale?}}   # columns shown side by side; ours × ours_scale
     rows:                          # the paper's reported numbers
@@ -61,6 +61,7 @@ class Paper:
     note: str = ""
     url: str = ""
     short: str = ""
+    related: list[dict] = field(default_factory=list)  # further papers the task reproduces: {title, arxiv}
 
     def reported(self, method: str, metric: str) -> dict | None:
         for r in self.rows:
@@ -110,4 +111,4 @@ def load_paper(path: str | Path) -> Paper:
         raise ValueError(f"{path}: duplicate claim ids {ids}")
     return Paper(title=_need(paper, "title", "paper", path, str), arxiv=str(_need(paper, "arxiv", "paper", path)),
                  path=path, metrics=metrics, rows=rows, claims=claims, note=doc.get("profile_note", ""),
-                 url=paper.get("url", ""), short=paper.get("short", ""))
+                 url=paper.get("url", ""), short=paper.get("short", ""), related=list(paper.get("related") or []))

@@ -22,7 +22,7 @@ FRACTIONS = (0.7, 0.1, 0.2)
 
 # ----------------------------------------------------------------------------- synthetic
 def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, triadic: float, p_in: float,
-                            feat_dim: int, feat_signal: float, seed: int) -> dict:
+                            feat_dim: int, feat_signal: float, seed: int, densify: float = 0.0) -> dict:
     """A growing graph: node i arrives at time i and links to earlier nodes, so edge time = order.
 
     * heterogeneous degrees: each node has a log-normal activity (how many links it makes, and how
@@ -30,6 +30,9 @@ def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, tri
     * communities: a target is drawn from the newcomer's community with probability ``p_in``;
     * triadic closure: with probability ``triadic`` a link goes to a neighbour of the previous target
       (this is what makes topological concentration vary between nodes);
+    * densification: after each arrival, ``densify`` links (on average) form between existing nodes, an
+      active node closing a triangle (probability ``triadic``) or linking by attachment — so edges of
+      the later period also join old nodes, as in a collaboration graph;
     * features: a noisy one-hot of the community in ``feat_dim`` dims; labels = community.
     Later nodes have fewer links inside the training period, so a time split shifts the distribution.
     """
@@ -67,6 +70,26 @@ def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, tri
                 times.append(i + rng.random())
                 last = j
         members[comm[i]].append(i)
+        for _ in range(int(rng.poisson(densify)) if i >= m0 else 0):
+            w = activity[: i + 1] * (deg[: i + 1] > 0)
+            u = int(rng.choice(i + 1, p=w / w.sum()))
+            cand = []
+            if rng.random() < triadic:
+                cand = list({c for v in adj[u] for c in adj[v]} - adj[u] - {u})
+            if cand:
+                v = int(rng.choice(cand))
+            else:
+                pool = np.fromiter(members[comm[u]] if rng.random() < p_in else range(i + 1), dtype=np.int64)
+                ww = (deg[pool] + 1.0) * activity[pool]
+                v = int(pool[rng.choice(len(pool), p=ww / ww.sum())])
+            if v == u or v in adj[u]:
+                continue
+            adj[u].add(v)
+            adj[v].add(u)
+            deg[u] += 1
+            deg[v] += 1
+            edges.append((min(u, v), max(u, v)))
+            times.append(i + rng.random())
     x = rng.normal(0.0, 1.0, (n, feat_dim)).astype(np.float32)
     x[np.arange(n), comm % feat_dim] += feat_signal
     return {"edges": np.asarray(edges, dtype=np.int64), "time": np.asarray(times, dtype=np.float64), "x": x,

@@ -58,6 +58,15 @@ class Predictor(nn.Module):
     def forward(self, hu, hv):
         return self.mlp(hu * hv).squeeze(-1)
 
+    def score_all(self, hq: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Scores (B, n) of every query in ``hq`` (B, d) against every node in ``h`` (n, d) — the same
+        numbers as ``forward`` on all pairs, but the first layer W(h_q ⊙ h_v) = (W·diag(h_q)) h_v is a
+        batched matrix product instead of B·n element-wise products fed to a Linear (memory-bound)."""
+        first, rest = self.mlp[0], self.mlp[1:]
+        z = torch.matmul(hq[:, None, :] * first.weight[None], h.t())  # (B, out, n)
+        z = z.transpose(1, 2) + first.bias  # (B, n, out)
+        return rest(z).squeeze(-1)
+
 
 class LinkPredNet(nn.Module):
     def __init__(self, encoder: Encoder, predictor: Predictor):
@@ -159,9 +168,6 @@ class LinkPredModule(TaskModule):
 
     def __init__(self, encoder: str = "gcn", in_dim: int = 32, hidden: int = 256, layers: int = 1,
                  predictor_layers: int = 2, dropout: float = 0.0, eval_k: int = 50, **recipe: Any):
-        recipe.setdefault("warmup_epochs", 0.0)
-        recipe.setdefault("grad_clip_norm", None)
-        recipe.setdefault("lr_final_factor", 1.0)
         super().__init__(**recipe)
         self.save_hyperparameters(ignore=["optimizer"])
         self.model = LinkPredNet(Encoder(encoder, in_dim, hidden, layers, dropout), Predictor(hidden, predictor_layers))
@@ -171,7 +177,7 @@ class LinkPredModule(TaskModule):
         return self.model.encoder(batch["x"], batch["edge_index"], batch.get("edge_weight"))
 
     def batch_size_of(self, batch: dict) -> int:
-        return int(batch["pos"].shape[1])
+        return 1  # one batch = the whole graph; the BCE is already a mean over its edges
 
     def task_loss(self, batch: dict):
         from torch_geometric.utils import negative_sampling

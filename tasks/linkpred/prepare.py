@@ -18,7 +18,7 @@ def run(params: dict, out_dir: str | Path) -> dict:
     if src == "synthetic":
         g = data.synthetic_growing_graph(params["num_nodes"], params["communities"], params["edges_per_node"],
                                          params["triadic"], params["p_in"], params["feat_dim"], params["feat_signal"],
-                                         params["seed"])
+                                         params["seed"], params.get("densify", 0.0))
         g.update({"dropped_self_loops": 0, "dropped_duplicates": 0})
     elif src == "planetoid":
         g = data.load_planetoid(params["raw_dir"], params["name"])

@@ -31,11 +31,11 @@ def test_metrics(module, dm, graph: dict, split: str, k: int) -> tuple[dict, dic
         overall = overall_metrics(module.score_pairs(batch, test, h), module.score_pairs(batch, neg, h))
 
         def score_fn(nodes):
-            hu = h[nodes][:, None, :].expand(-1, h.shape[0], -1)
-            return module.model.predictor(hu, h[None, :, :].expand(len(nodes), -1, -1))
+            return module.model.predictor.score_all(h[nodes], h)
 
         per = per_node_metrics(score_fn, graph["num_nodes"], split_edges_of(graph, split, "test"),
-                               [split_edges_of(graph, split, "train"), split_edges_of(graph, split, "val")], k=k)
+                               [split_edges_of(graph, split, "train"), split_edges_of(graph, split, "val")], k=k,
+                               chunk=32)
     overall.update({f"node_{m}@{k}_mean": float(np.nanmean(v)) for m, v in per.items()})
     return overall, per
 

@@ -1,15 +1,8 @@
 """The whole detection pipeline under the tiny profile, through DVC exactly as a user runs it."""
 import json
-import subprocess
 import time
 
-from tests.conftest import venv_env
-
-
-def dvc(repo, *args, timeout=300):
-    out = subprocess.run(["dvc", *args], cwd=repo, env=venv_env(), capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, f"dvc {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out.stdout + out.stderr
+from tests.conftest import dvc
 
 
 def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
