@@ -44,6 +44,14 @@ def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, tri
     edges, times = [], []
     members: list[list[int]] = [[] for _ in range(communities)]
     m0 = max(3, int(edges_per_node) + 1)
+
+    def link(u: int, v: int, t: float) -> None:
+        adj[u].add(v)
+        adj[v].add(u)
+        deg[u] += 1
+        deg[v] += 1
+        edges.append((min(u, v), max(u, v)))
+        times.append(t)
     for i in range(n):
         if i >= m0:
             k = max(1, int(rng.poisson(edges_per_node * activity[i] / activity.mean())))
@@ -62,12 +70,7 @@ def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, tri
                     j = int(pool[rng.choice(len(pool), p=w / w.sum())])
                 if j == i or j in adj[i]:
                     continue
-                adj[i].add(j)
-                adj[j].add(i)
-                deg[i] += 1
-                deg[j] += 1
-                edges.append((min(i, j), max(i, j)))
-                times.append(i + rng.random())
+                link(i, j, i + rng.random())
                 last = j
         members[comm[i]].append(i)
         for _ in range(int(rng.poisson(densify)) if i >= m0 else 0):
@@ -84,12 +87,7 @@ def synthetic_growing_graph(n: int, communities: int, edges_per_node: float, tri
                 v = int(pool[rng.choice(len(pool), p=ww / ww.sum())])
             if v == u or v in adj[u]:
                 continue
-            adj[u].add(v)
-            adj[v].add(u)
-            deg[u] += 1
-            deg[v] += 1
-            edges.append((min(u, v), max(u, v)))
-            times.append(i + rng.random())
+            link(u, v, i + rng.random())
     x = rng.normal(0.0, 1.0, (n, feat_dim)).astype(np.float32)
     x[np.arange(n), comm % feat_dim] += feat_signal
     return {"edges": np.asarray(edges, dtype=np.int64), "time": np.asarray(times, dtype=np.float64), "x": x,
