@@ -64,9 +64,11 @@ def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str
 
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
     pts = [(n, v.get(x), v.get(y)) for n, v in variants.items() if v.get(x) is not None and v.get(y) is not None]
-    for name, xv, yv in pts:
-        ax.scatter([xv], [yv], s=50)
-        ax.annotate(name, (xv, yv), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    markers = "osD^vP*Xh<>p"
+    for k, (name, xv, yv) in enumerate(pts):  # a legend, not annotations: close points stay readable
+        ax.scatter([xv], [yv], s=45, marker=markers[k % len(markers)], label=name)
+    if pts:
+        ax.legend(fontsize=7, loc="best", ncol=2 if len(pts) > 6 else 1)
     if not pts:
         ax.text(0.5, 0.5, "no variant measured", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(xlabel)
@@ -137,7 +139,11 @@ def read_epoch_metrics(csv_path: str | Path) -> dict[str, tuple[list[float], lis
                 if key in ("epoch", "step") or val in (None, ""):
                     continue
                 per.setdefault(key, {}).setdefault(ep, []).append(float(val))
-    return {k: ([e + 1 for e in sorted(d)], [sum(d[e]) / len(d[e]) for e in sorted(d)]) for k, d in per.items()}
+    # a validation run after ``fit`` is logged one epoch past the last training epoch: not a curve point
+    train_epochs = [e for k, d in per.items() if k.startswith("train/") for e in d]
+    last = max(train_epochs) if train_epochs else None
+    per = {k: {e: v for e, v in d.items() if last is None or e <= last} for k, d in per.items()}
+    return {k: ([e + 1 for e in sorted(d)], [sum(d[e]) / len(d[e]) for e in sorted(d)]) for k, d in per.items() if d}
 
 
 def render_task_report(
