@@ -38,7 +38,7 @@ class Encoder(nn.Module):
         for i, conv in enumerate(self.convs):
             if self.kind == "gcn":
                 x = conv(x, edge_index, edge_weight)
-            else:  # SAGE's mean aggregation has no edge weights; weighted edges are repeated instead
+            else:  # SAGEConv's mean aggregation takes no edge weights: re-weighting applies to GCN only
                 x = conv(x, edge_index)
             if i < len(self.convs) - 1:
                 x = torch.relu(x)
@@ -76,11 +76,11 @@ class LinkPredNet(nn.Module):
 
 def concentration_weights(edge_index: torch.Tensor, num_nodes: int, gamma: float) -> torch.Tensor:
     """1 + γ · |N(u) ∩ N(i)| / |N(u)| for each directed training edge u → i (from training edges only)."""
-    from tasks.linkpred.tc import adjacency
+    from tasks.linkpred.tc import _row_dot, adjacency
 
     e = edge_index.t().numpy()
     a = adjacency(e, num_nodes)
-    common = np.asarray(a[e[:, 0]].multiply(a[e[:, 1]]).sum(1)).ravel()
+    common = _row_dot(a, a, e[:, 0], e[:, 1])  # |N(u) ∩ N(i)|
     deg = np.asarray(a.sum(1)).ravel()[e[:, 0]]
     return torch.from_numpy(1.0 + gamma * common / np.maximum(deg, 1)).float()
 

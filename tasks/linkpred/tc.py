@@ -70,6 +70,16 @@ def _row_dot(a: sp.csr_matrix, b: sp.csr_matrix, rows_a: np.ndarray, rows_b: np.
     return result
 
 
+def _mean_over_neighbours(i: np.ndarray, pair_values: np.ndarray, defined: np.ndarray, num_nodes: int) -> np.ndarray:
+    """Per node, the mean of ``pair_values`` over its pairs (i, ·); NaN for nodes without pairs or not ``defined``."""
+    total = np.bincount(i, weights=pair_values, minlength=num_nodes)
+    count = np.bincount(i, minlength=num_nodes)
+    out = np.full(num_nodes, np.nan)
+    ok = (count > 0) & defined
+    out[ok] = total[ok] / count[ok]
+    return out
+
+
 def tc_scores(train_edges: np.ndarray, num_nodes: int, target_edges: dict[str, np.ndarray], K: int = 1,
               beta: float | None = None) -> dict[str, np.ndarray]:
     """Per-node TC for each named neighbour set (e.g. {"train": …, "test": …}); NaN where undefined.
@@ -100,12 +110,7 @@ def tc_scores(train_edges: np.ndarray, num_nodes: int, target_edges: dict[str, n
         d = denom[i] - (1.0 if name == "train" else 0.0)  # (1,1) term: |H_i^1| − 1 for Train-TC
         with np.errstate(invalid="ignore", divide="ignore"):
             pair = np.where(d > 0, num / d, np.nan)
-        total = np.bincount(i, weights=np.nan_to_num(pair), minlength=num_nodes)
-        count = np.bincount(i, minlength=num_nodes)
-        tc = np.full(num_nodes, np.nan)
-        ok = (count > 0) & (deg >= (2 if name == "train" else 1))
-        tc[ok] = total[ok] / count[ok]
-        out[name] = tc
+        out[name] = _mean_over_neighbours(i, np.nan_to_num(pair), deg >= (2 if name == "train" else 1), num_nodes)
     return out
 
 
@@ -128,13 +133,7 @@ def atc_scores(train_edges: np.ndarray, num_nodes: int, target_edges: dict[str, 
     out = {}
     for name, edges in target_edges.items():
         i, j = neighbour_pairs(edges)
-        s = np.einsum("pd,pd->p", acc[i], acc[j])
-        total = np.bincount(i, weights=s, minlength=num_nodes)
-        count = np.bincount(i, minlength=num_nodes)
-        v = np.full(num_nodes, np.nan)
-        ok = (count > 0) & (deg >= 1)
-        v[ok] = total[ok] / count[ok]
-        out[name] = v
+        out[name] = _mean_over_neighbours(i, np.einsum("pd,pd->p", acc[i], acc[j]), deg >= 1, num_nodes)
     return out
 
 
