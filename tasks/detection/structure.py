@@ -20,11 +20,18 @@ def run(params: dict, out_dir: str | Path) -> dict:
     from tasks.detection.prune import prune_model
     from tasks.detection.yolo import build_model
 
+    import torch_pruning as tp
+
     torch.manual_seed(params.get("seed", 0))
     model = build_model(params["model_cfg"], params.get("nc", 10))
+    x = torch.zeros(1, 3, params["imgsz"], params["imgsz"])
+    # a second, independent counter (Torch-Pruning's MAC count, thop's convention) beside torch's flop_counter
+    tp_before, _ = tp.utils.count_ops_and_params(model.eval(), x)
     report = prune_model(model, params["imgsz"], params["ratio"], params["mode"], params.get("round_to"))
+    tp_after, _ = tp.utils.count_ops_and_params(model.eval(), x)
     doc = {"model_cfg": params["model_cfg"], "imgsz": params["imgsz"], **report.to_dict(),
            "gmacs_before": report.gflops_before / 2, "gmacs_after": report.gflops_after / 2,
+           "tp_gmacs_before": tp_before / 1e9, "tp_gmacs_after": tp_after / 1e9,
            "flops_convention": "GFLOPs = 2 x GMACs, torch.utils.flop_counter, batch 1"}
     doc.pop("channels")
     with atomic_dir(out_dir) as tmp:
