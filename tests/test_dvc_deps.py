@@ -50,7 +50,7 @@ def stages():
     for dvc_file in [ROOT / "dvc.yaml", *sorted((ROOT / "tasks").glob("*/dvc.yaml"))]:
         doc = yaml.safe_load(dvc_file.read_text())
         for name, st in doc["stages"].items():
-            yield dvc_file, name, st
+            yield dvc_file, name, st.get("do", st)  # a foreach stage: its template
 
 
 @pytest.mark.parametrize("dvc_file, name, stage", list(stages()), ids=lambda x: x if isinstance(x, str) else "")

@@ -1,0 +1,133 @@
+"""Bottom-up decoding of LitePose outputs into people: HigherHRNet's inference, as LitePose uses it.
+
+1. Aggregate: the 1/4 heatmaps are upsampled ×2 and averaged with the 1/2 heatmaps; the 1/4 tags are
+   upsampled ×2 (bilinear) to the same resolution.
+2. Peaks: non-maximum suppression by a ``nms_kernel`` max-pool, then the top ``max_people`` peaks per joint.
+3. Grouping: joints are visited in order; each joint's peaks above ``detection_threshold`` are matched
+   to the people found so far by the Hungarian algorithm on tag distance (``round(‖Δtag‖) · 100 −
+   score``, HigherHRNet's cost) and start new people when no match is within ``tag_threshold``.
+4. Adjust: each peak moves a quarter pixel toward its higher neighbour; coordinates map back to the
+   original image through the inverse letterbox/affine matrix. A person's score is the mean peak value.
+
+Written here, not imported: the grouping exists only inside training frameworks (HigherHRNet's repo,
+mmpose on mmcv) that this project cannot depend on; the Hungarian step is scipy's
+``linear_sum_assignment``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+
+def aggregate(quarter: torch.Tensor, half: torch.Tensor, num_joints: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 2K, h, w) and (B, K, 2h, 2w) → heatmaps (B, K, 2h, 2w) and tags (B, K, 2h, 2w)."""
+    size = half.shape[-2:]
+    hm4 = F.interpolate(quarter[:, :num_joints], size=size, mode="bilinear", align_corners=False)
+    tags = F.interpolate(quarter[:, num_joints:], size=size, mode="bilinear", align_corners=False)
+    return (hm4 + half) / 2, tags
+
+
+def top_peaks(heatmaps: torch.Tensor, tags: torch.Tensor, max_people: int, nms_kernel: int = 5):
+    """Per image and joint the ``max_people`` largest local maxima: values (B, K, M), x, y (B, K, M),
+    tags at the peaks (B, K, M)."""
+    pooled = F.max_pool2d(heatmaps, nms_kernel, 1, nms_kernel // 2)
+    peaks = heatmaps * (pooled == heatmaps).to(heatmaps.dtype)
+    b, k, h, w = peaks.shape
+    m = min(max_people, h * w)
+    val, ind = peaks.reshape(b, k, -1).topk(m, dim=2)
+    tag = torch.gather(tags.reshape(b, k, -1), 2, ind)
+    return val, ind % w, ind // w, tag
+
+
+def group_people(val: np.ndarray, x: np.ndarray, y: np.ndarray, tag: np.ndarray, *, detection_threshold: float = 0.1,
+                 tag_threshold: float = 1.0) -> np.ndarray:
+    """One image: (K, M) peak values / coordinates / tags → (N, K, 4) people as (x, y, score, tag); joints a
+    person lacks are all zero."""
+    k, _ = val.shape
+    people: list[np.ndarray] = []  # each (K, 4)
+    tags_of: list[list[float]] = []  # the tags of each person's joints so far
+    for j in range(k):
+        keep = val[j] > detection_threshold
+        if not keep.any():
+            continue
+        cand = np.stack([x[j][keep], y[j][keep], val[j][keep], tag[j][keep]], axis=1)
+        if not people:
+            for c in cand:
+                p = np.zeros((k, 4))
+                p[j] = c
+                people.append(p)
+                tags_of.append([c[3]])
+            continue
+        means = np.array([np.mean(t) for t in tags_of])
+        dist = np.abs(cand[:, 3:4] - means[None, :])  # (candidates, people); 1-D tags
+        cost = np.round(dist) * 100 - cand[:, 2:3]
+        n_c, n_p = cost.shape
+        if n_c > n_p:  # let surplus candidates go unmatched
+            cost = np.concatenate([cost, np.full((n_c, n_c - n_p), 1e10)], axis=1)
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows, cols):
+            if c < n_p and dist[r, c] < tag_threshold:
+                people[c][j] = cand[r]
+                tags_of[c].append(cand[r, 3])
+            else:
+                p = np.zeros((k, 4))
+                p[j] = cand[r]
+                people.append(p)
+                tags_of.append([cand[r, 3]])
+    return np.array(people).reshape(-1, k, 4)
+
+
+def adjust(people: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
+    """Quarter-pixel shift of every found joint toward its higher neighbour (HigherHRNet ``adjust``)."""
+    _, h, w = heatmaps.shape
+    out = people.copy()
+    for p in out:
+        for j, (px, py, s, _) in enumerate(p):
+            if s <= 0:
+                continue
+            xi, yi = int(px), int(py)
+            hm = heatmaps[j]
+            if 0 < xi < w - 1:
+                p[j, 0] += 0.25 * np.sign(hm[yi, xi + 1] - hm[yi, xi - 1])
+            if 0 < yi < h - 1:
+                p[j, 1] += 0.25 * np.sign(hm[yi + 1, xi] - hm[yi - 1, xi])
+            p[j, :2] += 0.5  # pixel centre
+    return out
+
+
+def decode(quarter: torch.Tensor, half: torch.Tensor, num_joints: int, *, max_people: int = 30,
+           detection_threshold: float = 0.1, tag_threshold: float = 1.0, nms_kernel: int = 5) -> list[np.ndarray]:
+    """Batch decode → per image (N, K, 3): x, y in *input* pixels and joint score; plus (N,) scores via
+    :func:`person_scores`."""
+    heatmaps, tags = aggregate(quarter.float(), half.float(), num_joints)
+    val, xs, ys, tg = (t.cpu().numpy() for t in top_peaks(heatmaps, tags, max_people, nms_kernel))
+    hms = heatmaps.cpu().numpy()
+    scale = quarter.shape[-1] * 4 / heatmaps.shape[-1]  # map pixels → input pixels (2 at 1/2 resolution)
+    out = []
+    for b in range(val.shape[0]):
+        people = group_people(val[b], xs[b], ys[b], tg[b], detection_threshold=detection_threshold,
+                              tag_threshold=tag_threshold)
+        people = adjust(people, hms[b])
+        res = people[..., :3].copy()
+        res[..., :2] *= scale
+        out.append(res)
+    return out
+
+
+def to_coco_results(people: np.ndarray, image_id: int, matrix: np.ndarray, category_id: int = 1) -> list[dict]:
+    """(N, K, 3) people in input pixels → COCO keypoint results in original-image pixels. ``matrix`` is the
+    2×3 original→input affine; a person's score is the mean score of its found joints."""
+    full = np.vstack([np.asarray(matrix, np.float64), [0, 0, 1]])
+    inv = np.linalg.inv(full)[:2]
+    results = []
+    for p in people:
+        found = p[:, 2] > 0
+        if not found.any():
+            continue
+        xy = p[:, :2] @ inv[:, :2].T + inv[:, 2]
+        kps = np.concatenate([xy, np.where(found, p[:, 2], 0)[:, None]], axis=1)
+        results.append({"image_id": int(image_id), "category_id": category_id,
+                        "keypoints": [float(v) for v in kps.reshape(-1)], "score": float(p[found, 2].mean())})
+    return results

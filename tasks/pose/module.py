@@ -1,0 +1,151 @@
+"""Pose training recipe: LitePose with HigherHRNet's heatmap + associative-embedding loss through the
+common Lightning module, validated with OKS AP (pycocotools) after bottom-up grouping."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from common.training.module import TaskModule
+
+
+def load_pose_model(path: str | Path):
+    """A LitePose saved by :func:`save_pose_model` (architecture args + state dict; ``weights_only``)."""
+    from tasks.pose.model import LitePose
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "edgerepro.litepose.v1":
+        raise ValueError(f"{path}: not an edgerepro LitePose file (expected format edgerepro.litepose.v1)")
+    model = LitePose(**ckpt["arch"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+def save_pose_model(path: str | Path, model, **meta) -> None:
+    import io
+
+    from common.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    arch = {"config": model.config, "num_joints": model.num_joints, "kernel": model.kernel, "fusion": model.fusion}
+    torch.save({"format": "edgerepro.litepose.v1", "arch": arch, "state_dict": model.state_dict(), "meta": meta}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+class PoseModule(TaskModule):
+    """LitePose trained bottom-up.
+
+    Args:
+        config: LitePose configuration: XS, S, M or L.
+        num_joints: joints per person (14 CrowdPose / synthetic, 17 COCO).
+        kernel: depthwise kernel of the backbone (null = the configuration's 7; 3 for the ablation).
+        fusion: fusion deconv head (false = the ablation without backbone fusion).
+        push_factor: weight of the AE push loss (HigherHRNet/LitePose: 1e-3).
+        pull_factor: weight of the AE pull loss (1e-3).
+        detection_threshold: minimum peak value of a joint at decoding.
+        tag_threshold: maximum tag distance to join a person at decoding.
+        max_people: peaks kept per joint at decoding.
+        recipe: arguments of :class:`common.training.module.TaskModule` (optimizer, warm-up, …).
+    """
+
+    def __init__(self, config: str = "XS", num_joints: int = 14, kernel: int | None = None, fusion: bool = True,
+                 push_factor: float = 1e-3, pull_factor: float = 1e-3, detection_threshold: float = 0.1,
+                 tag_threshold: float = 1.0, max_people: int = 30, **recipe: Any):
+        recipe.setdefault("warmup_epochs", 0.0)
+        recipe.setdefault("weight_decay", 1e-4)
+        super().__init__(**recipe)
+        self.save_hyperparameters(ignore=["optimizer"])
+        from tasks.pose.loss import LitePoseLoss
+        from tasks.pose.model import LitePose
+
+        # channels-last: PyTorch's CPU backward of 7×7 depthwise convs is ~9× faster in NHWC than in NCHW
+        self.model = LitePose(config, num_joints, kernel, fusion).to(memory_format=torch.channels_last)
+        self.criterion = LitePoseLoss(num_joints, push_factor=push_factor, pull_factor=pull_factor)
+        self.decode_args = {"max_people": max_people, "detection_threshold": detection_threshold,
+                            "tag_threshold": tag_threshold}
+        self._results: list[dict] = []
+
+    def model_inputs(self, batch: dict) -> torch.Tensor:
+        return batch["img"].contiguous(memory_format=torch.channels_last)
+
+    def batch_size_of(self, batch: dict) -> int:
+        return int(batch["img"].shape[0])
+
+    def task_loss(self, batch: dict):
+        return self.criterion(self.model(self.model_inputs(batch)), batch)
+
+    # ---------------------------------------------------------------- evaluation
+    def predict_people(self, batch: dict) -> list[dict]:
+        from tasks.pose.group import decode, to_coco_results
+
+        quarter, half = self.model(self.model_inputs(batch))
+        people = decode(quarter, half, self.hparams.num_joints, **self.decode_args)
+        out = []
+        for p, image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].cpu().numpy()):
+            out += to_coco_results(p, image_id, m)
+        return out
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._results += self.predict_people(batch)
+
+    def on_validation_epoch_start(self) -> None:
+        self._results = []
+
+    def on_validation_epoch_end(self) -> None:
+        from tasks.pose.data import oks_sigmas
+        from tasks.pose.metrics import oks_ap
+
+        kset = self.trainer.datamodule.val_set.kset
+        stats = oks_ap(kset.raw, self._results, oks_sigmas(kset.num_joints))
+        for k in ("ap", "ap50", "ap75"):
+            self.log(f"val/{k}", stats[k], prog_bar=k == "ap")
+        self._results = []
+
+
+class PoseDataModule(L.LightningDataModule):
+    """COCO-keypoints data: ``<data_dir>/{train,val}.json`` and ``<data_dir>/images/``.
+
+    Args:
+        data_dir: folder written by the ``prepare`` stage.
+        imgsz: square network input (multiple of 32).
+        batch_size: images per batch.
+        workers: DataLoader worker processes.
+        sigma: Gaussian σ of the target heatmaps, in output pixels (both scales).
+        flip: probability of a horizontal flip in training.
+        max_rotation: degrees of random rotation in training.
+        min_scale: smallest random scale in training.
+        max_scale: largest random scale in training.
+    """
+
+    def __init__(self, data_dir: str = "data/pose/prepare/dataset", imgsz: int = 256, batch_size: int = 16,
+                 workers: int = 2, sigma: float = 2.0, flip: float = 0.5, max_rotation: float = 30.0,
+                 min_scale: float = 0.75, max_scale: float = 1.5):
+        super().__init__()
+        if imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
+        self.save_hyperparameters()
+        self.train_set = self.val_set = None
+
+    def setup(self, stage: str | None = None) -> None:
+        from tasks.pose.data import PoseDataset, load_keypoints_json
+
+        h = self.hparams
+        root = Path(h.data_dir)
+        if self.train_set is None:
+            aug = {"sigma": h.sigma, "flip": h.flip, "max_rotation": h.max_rotation, "scale": (h.min_scale, h.max_scale)}
+            self.train_set = PoseDataset(load_keypoints_json(root / "train.json", root / "images"), h.imgsz, True, **aug)
+            self.val_set = PoseDataset(load_keypoints_json(root / "val.json", root / "images"), h.imgsz, False,
+                                       sigma=h.sigma)
+
+    def _loader(self, ds, shuffle: bool):
+        return torch.utils.data.DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=shuffle,
+                                           num_workers=self.hparams.workers, persistent_workers=False,
+                                           drop_last=False)
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, False)

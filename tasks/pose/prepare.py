@@ -1,0 +1,100 @@
+"""Stage ``prepare``: write the pose dataset to ``data/pose/prepare/dataset``:
+``images/``, ``train.json`` and ``val.json`` (COCO keypoints), and ``yolo/`` — the same images and people
+in ultralytics' pose format (``cls cx cy w h x1 y1 v1 …``) for the YOLOv8-pose peer.
+
+``source: synthetic`` (tiny/smoke) generates multi-person scenes; ``source: coco`` (full) reads a COCO or
+CrowdPose release: ``{split: {json, images}}`` under ``raw_dir``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from common.io import atomic_dir, atomic_write_json, stage_params
+from tasks.pose.data import KeypointSet, flip_index, load_keypoints_json, synthesize
+
+
+def write_yolo_pose(kset: KeypointSet, root: Path, split: str) -> int:
+    """``root/images/<split>/`` (hard links, or copies across devices) + ``root/labels/<split>/*.txt``."""
+    (root / "images" / split).mkdir(parents=True, exist_ok=True)
+    (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+    n = 0
+    for image_id in kset.image_ids:
+        info = kset.images[image_id]
+        src = kset.images_dir / info["file_name"]
+        dst = root / "images" / split / Path(info["file_name"]).name
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+        w, h = float(info["width"]), float(info["height"])
+        lines = []
+        for a in kset.annotations[image_id]:
+            if a.get("iscrowd", 0) or a.get("num_keypoints", 1) == 0 or "bbox" not in a:
+                continue
+            x, y, bw, bh = a["bbox"]
+            x0, y0 = max(x, 0.0), max(y, 0.0)
+            x1, y1 = min(x + bw, w), min(y + bh, h)
+            kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
+            kp[:, 0] /= w
+            kp[:, 1] /= h
+            kp[kp[:, 2] == 0] = 0
+            vals = [(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h, *kp.reshape(-1)]
+            lines.append("0 " + " ".join(f"{v:.6g}" for v in vals))
+            n += 1
+        (root / "labels" / split / f"{dst.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    return n
+
+
+def run(params: dict, out_dir: str | Path) -> dict:
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        root = tmp / "dataset"
+        if params["source"] == "synthetic":
+            for split in ("train", "val"):
+                synthesize(root, split, params[f"{split}_images"], seed=params["seed"], size=params["image_size"],
+                           max_people=params["max_people"], min_height=params["min_height"],
+                           max_height=params["max_height"])
+        elif params["source"] == "coco":
+            raw = Path(params["raw_dir"])
+            (root / "images").mkdir(parents=True)
+            for split, spec in params["splits"].items():
+                kset = load_keypoints_json(raw / spec["json"], raw / spec["images"])
+                for info in kset.images.values():  # one images/ folder, names unique across splits
+                    os.symlink((kset.images_dir / info["file_name"]).resolve(), root / "images" / info["file_name"])
+                (root / f"{split}.json").write_text(json.dumps(kset.raw))
+        else:
+            raise ValueError(f"tasks/pose/params.yaml: prepare.source must be synthetic or coco, got {params['source']!r}")
+        stats = {}
+        names = None
+        for split in ("train", "val"):
+            kset = load_keypoints_json(root / f"{split}.json", root / "images")
+            names = kset.joint_names
+            people = write_yolo_pose(kset, root / "yolo", split)
+            stats[split] = {"images": len(kset.images), "people": people,
+                            "labelled_joints": int(sum(a.get("num_keypoints", 0) for v in kset.annotations.values() for a in v))}
+        k = len(names)
+        (root / "yolo" / "data.yaml").write_text(json.dumps({
+            "path": ".", "train": "images/train", "val": "images/val", "names": {0: "person"},
+            "kpt_shape": [k, 3], "flip_idx": flip_index(names)}))
+        doc = {"source": params["source"], "joints": names, **stats}
+        atomic_write_json(tmp / "prepare.json", doc)
+    print(json.dumps(doc))
+    return doc
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m tasks.pose.prepare", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="data/pose/prepare")
+    args = ap.parse_args(argv)
+    run(stage_params("pose", "prepare"), args.out)
+
+
+if __name__ == "__main__":
+    main()
