@@ -1,8 +1,9 @@
 """Pose data: COCO-keypoints JSON (COCO, CrowdPose, and our synthetic scenes), validated on load; the
 training/validation datasets with HigherHRNet-style targets; the LightningDataModule.
 
-* :func:`synthesize` writes a deterministic multi-person scene set (articulated stick figures with the
-  14 CrowdPose joints, 1–N people per image, scale variation, occluders) as images + COCO-keypoints JSON.
+* :func:`synthesize` writes a deterministic multi-person scene set (articulated figures with the 14
+  CrowdPose joints, each person in their own clothing colours, 1–N people per image, scale variation,
+  occluders) as images + COCO-keypoints JSON.
 * :func:`load_keypoints_json` reads COCO / CrowdPose annotation files and fails with the file, the
   record and what was expected on bad input.
 * :class:`PoseDataset` yields a letterboxed image, heatmaps at 1/4 and 1/2 (Gaussian σ = 2 at each
@@ -121,9 +122,18 @@ def load_keypoints_json(path: str | Path, images_dir: str | Path | None = None, 
 
 
 # ----------------------------------------------------------------------------- synthetic scenes
-LIMB_COLOURS = {  # same colour for a left/right pair: sides are told apart by geometry, as on people
-    "upper_arm": (40, 200, 230), "forearm": (30, 120, 250), "thigh": (220, 90, 40), "shin": (180, 40, 160),
-    "torso": (70, 180, 70), "neck": (200, 200, 60), "head": (230, 210, 190)}
+def _clothing(rng: np.random.Generator) -> dict[str, tuple[int, int, int]]:
+    """Per-person colours (BGR): skin for head, neck and forearms, an outfit colour for torso and upper arms
+    and a darker shade of it for the legs. People differ in appearance as real people do — the cue
+    associative embedding uses to tell them apart. (Identically drawn figures, or independent shirt and
+    trouser colours, leave only long-range context to group by; on the smoke budget the tags then collapse
+    to one value for everybody — measured, see the pose report.)"""
+    skin = tuple(int(c) for c in rng.choice([[150, 180, 230], [110, 140, 200], [80, 105, 160], [60, 80, 120]]))
+    outfit = rng.uniform(30, 240, size=3)
+    shirt = tuple(int(c) for c in outfit)
+    trousers = tuple(int(c) for c in outfit * 0.7)
+    return {"head": skin, "neck": skin, "forearm": skin, "upper_arm": shirt, "torso": shirt,
+            "thigh": trousers, "shin": trousers}
 
 
 def _figure(rng: np.random.Generator, cx: float, top: float, height: float) -> np.ndarray:
@@ -152,20 +162,20 @@ def _figure(rng: np.random.Generator, cx: float, top: float, height: float) -> n
     return j
 
 
-def _draw_figure(img: np.ndarray, j: np.ndarray, height: float) -> None:
+def _draw_figure(img: np.ndarray, j: np.ndarray, height: float, colours: dict) -> None:
     import cv2
 
     t = max(2, int(round(height / 22)))
     pt = lambda p: (int(round(p[0])), int(round(p[1])))  # noqa: E731
     torso = np.array([j[0], j[1], j[7], j[6]], np.int32)
-    cv2.fillConvexPoly(img, torso, LIMB_COLOURS["torso"], lineType=cv2.LINE_AA)
-    cv2.line(img, pt(j[12]), pt(j[13]), LIMB_COLOURS["neck"], t, cv2.LINE_AA)
+    cv2.fillConvexPoly(img, torso, colours["torso"], lineType=cv2.LINE_AA)
+    cv2.line(img, pt(j[12]), pt(j[13]), colours["neck"], t, cv2.LINE_AA)
     for side in (0, 1):
-        cv2.line(img, pt(j[6 + side]), pt(j[8 + side]), LIMB_COLOURS["thigh"], t + 1, cv2.LINE_AA)
-        cv2.line(img, pt(j[8 + side]), pt(j[10 + side]), LIMB_COLOURS["shin"], t, cv2.LINE_AA)
-        cv2.line(img, pt(j[0 + side]), pt(j[2 + side]), LIMB_COLOURS["upper_arm"], t, cv2.LINE_AA)
-        cv2.line(img, pt(j[2 + side]), pt(j[4 + side]), LIMB_COLOURS["forearm"], max(1, t - 1), cv2.LINE_AA)
-    cv2.circle(img, pt(j[12]), max(3, int(height / 14)), LIMB_COLOURS["head"], -1, cv2.LINE_AA)
+        cv2.line(img, pt(j[6 + side]), pt(j[8 + side]), colours["thigh"], t + 1, cv2.LINE_AA)
+        cv2.line(img, pt(j[8 + side]), pt(j[10 + side]), colours["shin"], t, cv2.LINE_AA)
+        cv2.line(img, pt(j[0 + side]), pt(j[2 + side]), colours["upper_arm"], t, cv2.LINE_AA)
+        cv2.line(img, pt(j[2 + side]), pt(j[4 + side]), colours["forearm"], max(1, t - 1), cv2.LINE_AA)
+    cv2.circle(img, pt(j[12]), max(3, int(height / 14)), colours["head"], -1, cv2.LINE_AA)
 
 
 def synthesize_image(seed: int, index: int, size: int, max_people: int, min_height: float, max_height: float):
@@ -182,7 +192,7 @@ def synthesize_image(seed: int, index: int, size: int, max_people: int, min_heig
         h = rng.uniform(min_height, max_height)
         cx, top = rng.uniform(0.1 * size, 0.9 * size), rng.uniform(-0.1 * h, size - 0.7 * h)
         j = _figure(rng, cx, top, h)
-        _draw_figure(img, j, h)
+        _draw_figure(img, j, h, _clothing(rng))
         people.append(np.concatenate([j, np.full((14, 1), 2.0)], axis=1))
     # a later figure hides the joints of earlier ones it covers: mark them occluded (v = 1)
     for a in range(len(people)):

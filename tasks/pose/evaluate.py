@@ -1,4 +1,4 @@
-"""Stage ``evaluate``: for every trained LitePose variant, export ONNX fp32 (``common.export``) and static
+"""Stage ``evaluate``: for every trained LitePose variant and the YOLOv8n-pose peer, export ONNX fp32 (``common.export``) and static
 INT8 (``common.compress.quantize``, QDQ, calibration on training images), then measure each the same way:
 OKS AP / AP50 / AP75 (pycocotools) of the ONNX model's outputs on the validation split after bottom-up
 grouping, params, GMACs at the pipeline's input size, and onnxruntime CPU latency at 1 and 2 threads.
@@ -15,37 +15,86 @@ import torch
 
 from common.io import atomic_dir, atomic_write_json, read_json, stage_params
 
+PEER = "yolov8n-pose"
 
-def onnx_ap(onnx_path: Path, dataset, num_joints: int, batch_size: int = 8) -> dict:
-    """OKS AP of an ONNX LitePose on ``dataset`` (validation items), decoded like the Lightning validation."""
+
+def decode_litepose(outputs: list[np.ndarray], num_joints: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from tasks.pose.group import decode
+
+    quarter, half = outputs
+    return decode(torch.from_numpy(quarter), torch.from_numpy(half), num_joints)
+
+
+def decode_yolo_pose(outputs: list[np.ndarray], num_joints: int, conf: float = 0.001, iou: float = 0.7,
+                     max_det: int = 300) -> list[tuple[np.ndarray, np.ndarray]]:
+    """ultralytics' NMS with its pose validator's settings → per image (N, K, 3) keypoints and (N,) scores."""
+    from tasks.detection.yolo import non_max_suppression
+
+    dets = non_max_suppression(torch.from_numpy(outputs[0]), conf_thres=conf, iou_thres=iou, nc=1, max_det=max_det)
+    return [(d[:, 6:].reshape(-1, num_joints, 3).numpy(), d[:, 4].numpy()) for d in dets]
+
+
+def tag_separation(quarter: np.ndarray, joints: np.ndarray, num_joints: int) -> list[tuple[float, float]]:
+    """Per image with ≥ 2 people: (std of the people's mean tags, mean std of tags within a person), read
+    from the 1/4 tag maps at the labelled joints. Grouping needs the first ≫ the second."""
+    out = []
+    for q, jts in zip(quarter, joints):
+        flat = q[num_joints:].reshape(-1)
+        people = [flat[p[p[:, 1] > 0, 0]] for p in jts if (p[:, 1] > 0).any()]
+        if len(people) >= 2:
+            out.append((float(np.std([t.mean() for t in people])), float(np.mean([t.std() for t in people]))))
+    return out
+
+
+def onnx_ap(onnx_path: Path, dataset, num_joints: int, decode_fn, batch_size: int = 8) -> dict:
+    """OKS AP of an ONNX model on ``dataset`` (validation items): ``decode_fn(outputs, K)`` gives per image
+    people (N, K, 3) in input pixels and their (N,) scores."""
     import onnxruntime as ort
 
     from tasks.pose.data import oks_sigmas
-    from tasks.pose.group import decode, to_coco_results
+    from tasks.pose.group import to_coco_results
     from tasks.pose.metrics import oks_ap
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 0
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    results = []
+    results, separation = [], []
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     for batch in loader:
-        quarter, half = sess.run(None, {name: batch["img"].numpy()})
-        people = decode(torch.from_numpy(quarter), torch.from_numpy(half), num_joints)
-        for p, image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].numpy()):
-            results += to_coco_results(p, image_id, m)
-    return oks_ap(dataset.kset.raw, results, oks_sigmas(num_joints))
+        outputs = sess.run(None, {name: batch["img"].numpy()})
+        if decode_fn is decode_litepose:
+            separation += tag_separation(outputs[0], batch["joints"].numpy(), num_joints)
+        people = decode_fn(outputs, num_joints)
+        for (p, scores), image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].numpy()):
+            results += to_coco_results(p, image_id, m, scores=scores)
+    stats = oks_ap(dataset.kset.raw, results, oks_sigmas(num_joints))
+    if separation:
+        between, within = np.mean(separation, axis=0)
+        stats.update({"tag_between_std": float(between), "tag_within_std": float(within)})
+    return stats
 
 
-def run(params: dict, out_dir: str | Path, variants: list[str], data_dir: str = "data/pose/prepare/dataset",
-        train_dir: str = "data/pose/train") -> dict:
+def load_variant(name: str, path: Path):
+    """(model to export and profile, decode function, facts) of a LitePose variant or the YOLOv8-pose peer."""
+    if name == PEER:
+        from tasks.detection.yolo import InferenceWrapper
+        from tasks.pose.peer import load_peer
+
+        model = load_peer(path)
+        model.fuse(verbose=False)
+        k = int(model.yaml["kpt_shape"][0])
+        return InferenceWrapper(model), k, decode_yolo_pose, {"config": "yolov8n-pose", "head": len(model.model) - 1}
+    from tasks.pose.module import load_pose_model
+
+    model = load_pose_model(path).eval()
+    return model, model.num_joints, decode_litepose, {"config": model.config, "kernel": model.kernel,
+                                                      "fusion": model.fusion}
+
+
+def run(params: dict, out_dir: str | Path, variants: dict[str, Path], data_dir: str = "data/pose/prepare/dataset") -> dict:
     from common.compress.quantize import quantize_static_int8
-    from common.evaluate.profile import hardware, profile_variant
+    from common.evaluate.profile import count_gflops, hardware, profile_variant
     from common.export.onnx import export_onnx
     from tasks.pose.data import PoseDataset, load_keypoints_json
-    from tasks.pose.model import count_gmacs
-    from tasks.pose.module import load_pose_model
 
     imgsz = params["imgsz"]
     root = Path(data_dir)
@@ -56,21 +105,23 @@ def run(params: dict, out_dir: str | Path, variants: list[str], data_dir: str = 
     shape = [1, 3, imgsz, imgsz]
     summary = {"hardware": hardware(), "imgsz": imgsz, "variants": {}}
     with atomic_dir(out_dir) as tmp:
-        for variant in variants:
-            model = load_pose_model(Path(train_dir) / variant / "model.pt").eval()
-            k = model.num_joints
+        for variant, model_path in variants.items():
+            model, k, decode_fn, facts = load_variant(variant, model_path)
             fp32 = tmp / f"{variant}.onnx"
-            export = export_onnx(model, torch.rand(*shape), fp32, opset=params.get("opset", 17),
-                                 output_names=["quarter", "half"])
+            export = export_onnx(model, torch.rand(*shape), fp32, opset=params.get("opset", 17))
             int8 = tmp / f"{variant}+int8.onnx"
-            quantize_static_int8(fp32, int8, calibration)
-            train_metrics = read_json(Path(train_dir) / variant / "metrics.json")
+            keep_fp32 = []
+            if variant == PEER:
+                from tasks.detection.export import head_decode_nodes
+
+                keep_fp32 = head_decode_nodes(fp32, facts.pop("head"))
+            quantize_static_int8(fp32, int8, calibration, exclude_nodes=keep_fp32)
+            train_metrics = read_json(Path(model_path).parent / "metrics.json")
             for name, path in ((variant, fp32), (f"{variant}+int8", int8)):
                 rec = profile_variant(model, path, shape, threads=tuple(params["threads"]), warmup=params["warmup"],
                                       runs=params["runs"])
-                rec.update(onnx_ap(path, val, k))
-                rec.update({"gmacs": count_gmacs(model, imgsz), "config": model.config, "kernel": model.kernel,
-                            "fusion": model.fusion, "int8": name.endswith("+int8"),
+                rec.update(onnx_ap(path, val, k, decode_fn))
+                rec.update({**facts, "gmacs": count_gflops(model, torch.zeros(shape)) / 2, "int8": name.endswith("+int8"),
                             "max_abs_diff_export": export.get("max_abs_diff"),
                             "train_seconds": train_metrics.get("train_seconds"),
                             "val_ap_pytorch": train_metrics.get("val/ap")})
@@ -91,7 +142,9 @@ def main(argv=None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="data/pose/evaluate")
     args = ap.parse_args(argv)
-    run(stage_params("pose", "evaluate"), args.out, list(variants()))
+    models = {v: Path("data/pose/train") / v / "model.pt" for v in variants()}
+    models[PEER] = Path("data/pose/peer/model.pt")
+    run(stage_params("pose", "evaluate"), args.out, models)
 
 
 if __name__ == "__main__":

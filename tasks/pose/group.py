@@ -6,8 +6,11 @@
 3. Grouping: joints are visited in order; each joint's peaks above ``detection_threshold`` are matched
    to the people found so far by the Hungarian algorithm on tag distance (``round(‖Δtag‖) · 100 −
    score``, HigherHRNet's cost) and start new people when no match is within ``tag_threshold``.
-4. Adjust: each peak moves a quarter pixel toward its higher neighbour; coordinates map back to the
-   original image through the inverse letterbox/affine matrix. A person's score is the mean peak value.
+4. Adjust: each peak moves a quarter pixel toward its higher neighbour. A person's score is the mean of
+   its K joint values (missing joints count 0, so fragments rank low), as in HigherHRNet's ``parse``.
+5. Refine: each missing joint of a person is placed at ``argmax(heatmap − round(|tag − person's mean
+   tag|))`` (quarter-pixel adjusted); coordinates map back to the original image through the inverse
+   letterbox/affine matrix.
 
 Written here, not imported: the grouping exists only inside training frameworks (HigherHRNet's repo,
 mmpose on mmcv) that this project cannot depend on; the Hungarian step is scipy's
@@ -97,37 +100,66 @@ def adjust(people: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
     return out
 
 
+def refine(people: np.ndarray, heatmaps: np.ndarray, tags: np.ndarray) -> np.ndarray:
+    """Fill each person's missing joints from the maps (HigherHRNet ``refine``). people: (N, K, 4)."""
+    out = people.copy()
+    k, h, w = heatmaps.shape
+    for p in out:
+        found = p[:, 2] > 0
+        if not found.any() or found.all():
+            continue
+        xi = np.clip(p[found, 0].astype(int), 0, w - 1)
+        yi = np.clip(p[found, 1].astype(int), 0, h - 1)
+        mean_tag = tags[np.nonzero(found)[0], yi, xi].mean()
+        score = heatmaps - np.round(np.abs(tags - mean_tag))
+        pos = score.reshape(k, -1).argmax(1)
+        for j in np.nonzero(~found)[0]:
+            y, x = divmod(int(pos[j]), w)
+            val = heatmaps[j, y, x]
+            if val <= 0:
+                continue
+            dx = 0.25 if heatmaps[j, y, min(x + 1, w - 1)] > heatmaps[j, y, max(x - 1, 0)] else -0.25
+            dy = 0.25 if heatmaps[j, min(y + 1, h - 1), x] > heatmaps[j, max(y - 1, 0), x] else -0.25
+            p[j, :3] = (x + 0.5 + dx, y + 0.5 + dy, val)
+    return out
+
+
 def decode(quarter: torch.Tensor, half: torch.Tensor, num_joints: int, *, max_people: int = 30,
-           detection_threshold: float = 0.1, tag_threshold: float = 1.0, nms_kernel: int = 5) -> list[np.ndarray]:
-    """Batch decode → per image (N, K, 3): x, y in *input* pixels and joint score; plus (N,) scores via
-    :func:`person_scores`."""
+           detection_threshold: float = 0.1, tag_threshold: float = 1.0, nms_kernel: int = 5,
+           do_refine: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batch decode → per image ((N, K, 3) people as x, y in *input* pixels and joint score; (N,) scores)."""
     heatmaps, tags = aggregate(quarter.float(), half.float(), num_joints)
     val, xs, ys, tg = (t.cpu().numpy() for t in top_peaks(heatmaps, tags, max_people, nms_kernel))
-    hms = heatmaps.cpu().numpy()
+    hms, tgs = heatmaps.cpu().numpy(), tags.cpu().numpy()
     scale = quarter.shape[-1] * 4 / heatmaps.shape[-1]  # map pixels → input pixels (2 at 1/2 resolution)
     out = []
     for b in range(val.shape[0]):
         people = group_people(val[b], xs[b], ys[b], tg[b], detection_threshold=detection_threshold,
                               tag_threshold=tag_threshold)
         people = adjust(people, hms[b])
+        scores = people[..., 2].mean(axis=1) if len(people) else np.zeros(0)
+        if do_refine:
+            people = refine(people, hms[b], tgs[b])
         res = people[..., :3].copy()
         res[..., :2] *= scale
-        out.append(res)
+        out.append((res, scores))
     return out
 
 
-def to_coco_results(people: np.ndarray, image_id: int, matrix: np.ndarray, category_id: int = 1) -> list[dict]:
+def to_coco_results(people: np.ndarray, image_id: int, matrix: np.ndarray, category_id: int = 1,
+                    scores: np.ndarray | None = None) -> list[dict]:
     """(N, K, 3) people in input pixels → COCO keypoint results in original-image pixels. ``matrix`` is the
-    2×3 original→input affine; a person's score is the mean score of its found joints."""
+    2×3 original→input affine; a person's score is ``scores[n]`` or else the mean score of its found joints."""
     full = np.vstack([np.asarray(matrix, np.float64), [0, 0, 1]])
     inv = np.linalg.inv(full)[:2]
     results = []
-    for p in people:
+    for n, p in enumerate(people):
         found = p[:, 2] > 0
         if not found.any():
             continue
         xy = p[:, :2] @ inv[:, :2].T + inv[:, 2]
         kps = np.concatenate([xy, np.where(found, p[:, 2], 0)[:, None]], axis=1)
         results.append({"image_id": int(image_id), "category_id": category_id,
-                        "keypoints": [float(v) for v in kps.reshape(-1)], "score": float(p[found, 2].mean())})
+                        "keypoints": [float(v) for v in kps.reshape(-1)],
+                        "score": float(scores[n]) if scores is not None else float(p[found, 2].mean())})
     return results

@@ -24,7 +24,7 @@ def heatmap_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> to
     return (((pred - gt) ** 2) * mask[:, None]).mean(dim=(1, 2, 3)).mean()
 
 
-def ae_loss(tags: torch.Tensor, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def ae_loss(tags: torch.Tensor, joints: torch.Tensor, loss_type: str = "exp") -> tuple[torch.Tensor, torch.Tensor]:
     """Associative-embedding (push, pull), each a batch mean.
 
     tags: (B, K, H, W) tag maps (one tag per joint type). joints: (B, P, K, 2) long, per person and joint
@@ -43,7 +43,13 @@ def ae_loss(tags: torch.Tensor, joints: torch.Tensor) -> tuple[torch.Tensor, tor
     pull = (pull_person * present).sum(1) / n_people.clamp(min=1)
     pair = present[:, :, None] * present[:, None, :]
     diff = mean[:, :, None] - mean[:, None, :]
-    push_sum = (torch.exp(-diff ** 2) * pair).sum(dim=(1, 2)) - n_people  # drop the n == m diagonal
+    if loss_type == "exp":
+        sim = torch.exp(-diff ** 2)
+    elif loss_type == "max":  # HigherHRNet's alternative: a hinge, whose gradient does not vanish at Δ = 0
+        sim = torch.clamp(1 - diff.abs(), min=0)
+    else:
+        raise ValueError(f"unknown AE loss type {loss_type!r}; expected 'exp' or 'max'")
+    push_sum = (sim * pair).sum(dim=(1, 2)) - n_people  # drop the n == m diagonal
     push = 0.5 * push_sum / (n_people * (n_people - 1)).clamp(min=1)
     push = torch.where(n_people >= 2, push, torch.zeros_like(push))
     return push.mean(), pull.mean()
@@ -53,8 +59,9 @@ class LitePoseLoss(nn.Module):
     """Total loss and its parts for ``(out_quarter, out_half)`` of :class:`tasks.pose.model.LitePose`."""
 
     def __init__(self, num_joints: int, heatmap_factors: tuple[float, float] = (1.0, 1.0),
-                 push_factor: float = 1e-3, pull_factor: float = 1e-3):
+                 push_factor: float = 1e-3, pull_factor: float = 1e-3, ae_type: str = "exp"):
         super().__init__()
+        self.ae_type = ae_type
         self.k = num_joints
         self.heatmap_factors = heatmap_factors
         self.push_factor, self.pull_factor = push_factor, pull_factor
@@ -64,7 +71,7 @@ class LitePoseLoss(nn.Module):
         hm4, tags = quarter[:, :self.k], quarter[:, self.k:]
         l4 = heatmap_loss(hm4, batch["heatmaps_4"], batch["mask_4"]) * self.heatmap_factors[0]
         l2 = heatmap_loss(half, batch["heatmaps_2"], batch["mask_2"]) * self.heatmap_factors[1]
-        push, pull = ae_loss(tags, batch["joints"])
+        push, pull = ae_loss(tags, batch["joints"], self.ae_type)
         push, pull = push * self.push_factor, pull * self.pull_factor
         total = l4 + l2 + push + pull
         return total, {"heatmap_4": l4.detach(), "heatmap_2": l2.detach(), "push": push.detach(),

@@ -44,6 +44,7 @@ class PoseModule(TaskModule):
         fusion: fusion deconv head (false = the ablation without backbone fusion).
         push_factor: weight of the AE push loss (HigherHRNet/LitePose: 1e-3).
         pull_factor: weight of the AE pull loss (1e-3).
+        ae_type: AE push form: "exp" (LitePose's configs: exp(−Δ²)) or "max" (HigherHRNet's hinge max(0, 1 − |Δ|)).
         detection_threshold: minimum peak value of a joint at decoding.
         tag_threshold: maximum tag distance to join a person at decoding.
         max_people: peaks kept per joint at decoding.
@@ -51,7 +52,8 @@ class PoseModule(TaskModule):
     """
 
     def __init__(self, config: str = "XS", num_joints: int = 14, kernel: int | None = None, fusion: bool = True,
-                 push_factor: float = 1e-3, pull_factor: float = 1e-3, detection_threshold: float = 0.1,
+                 push_factor: float = 1e-3, pull_factor: float = 1e-3, ae_type: str = "exp",
+                 detection_threshold: float = 0.1,
                  tag_threshold: float = 1.0, max_people: int = 30, **recipe: Any):
         recipe.setdefault("warmup_epochs", 0.0)
         recipe.setdefault("weight_decay", 1e-4)
@@ -62,7 +64,7 @@ class PoseModule(TaskModule):
 
         # channels-last: PyTorch's CPU backward of 7×7 depthwise convs is ~9× faster in NHWC than in NCHW
         self.model = LitePose(config, num_joints, kernel, fusion).to(memory_format=torch.channels_last)
-        self.criterion = LitePoseLoss(num_joints, push_factor=push_factor, pull_factor=pull_factor)
+        self.criterion = LitePoseLoss(num_joints, push_factor=push_factor, pull_factor=pull_factor, ae_type=ae_type)
         self.decode_args = {"max_people": max_people, "detection_threshold": detection_threshold,
                             "tag_threshold": tag_threshold}
         self._results: list[dict] = []
@@ -83,8 +85,8 @@ class PoseModule(TaskModule):
         quarter, half = self.model(self.model_inputs(batch))
         people = decode(quarter, half, self.hparams.num_joints, **self.decode_args)
         out = []
-        for p, image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].cpu().numpy()):
-            out += to_coco_results(p, image_id, m)
+        for (p, scores), image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].cpu().numpy()):
+            out += to_coco_results(p, image_id, m, scores=scores)
         return out
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

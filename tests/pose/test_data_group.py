@@ -7,7 +7,7 @@ import torch
 
 from common.data.errors import DataError
 from tasks.pose.data import PoseDataset, flip_index, load_keypoints_json, oks_sigmas, synthesize, CROWDPOSE_JOINTS
-from tasks.pose.group import decode, group_people, to_coco_results
+from tasks.pose.group import decode, group_people, refine, to_coco_results
 from tasks.pose.metrics import oks_ap
 
 
@@ -111,9 +111,21 @@ def test_decode_maps_back_to_the_original_image():
         half[0, j, y2, x2] = 1.0
         quarter[0, j, y2 // 2, x2 // 2] = 1.0
         quarter[0, k + j] = 3.0  # same tag everywhere
-    people = decode(quarter, half, k, detection_threshold=0.1)
-    assert len(people) == 1 and len(people[0]) == 1
+    (people, scores), = decode(quarter, half, k, detection_threshold=0.1)
+    assert len(people) == 1 and scores[0] == pytest.approx(people[0, :, 2].mean())
     m = np.array([[0.5, 0, 0], [0, 0.5, 0]])  # original image was 128×128, letterboxed to 64
-    res = to_coco_results(people[0], 3, m)
+    res = to_coco_results(people, 3, m, scores=scores)
     kp = np.array(res[0]["keypoints"]).reshape(k, 3)
     assert res[0]["image_id"] == 3 and np.allclose(kp[:, :2], [[2 * 8 * 2 + 2, 2 * 10 * 2 + 2], [82, 98]], atol=1.1)
+
+
+def test_refine_fills_a_missing_joint_at_the_best_tag_consistent_peak():
+    hm = np.zeros((2, 8, 8))
+    tags = np.zeros((2, 8, 8))
+    hm[1, 2, 6], tags[1, 2, 6] = 0.9, 4.0  # strong peak of another person's tag
+    hm[1, 5, 1], tags[1, 5, 1] = 0.5, 0.1  # weaker peak with this person's tag
+    tags[0, 3, 3] = 0.0
+    person = np.array([[[3.0, 3.0, 0.8, 0.0], [0, 0, 0, 0]]])
+    out = refine(person, hm, tags)
+    assert out[0, 1, 2] == pytest.approx(0.5) and int(out[0, 1, 0]) == 1 and int(out[0, 1, 1]) == 5
+    assert out[0, 0].tolist() == person[0, 0].tolist()  # found joints are kept

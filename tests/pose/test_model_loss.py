@@ -70,6 +70,8 @@ def test_ae_loss_golden_values():
     assert math.isclose(pull.item(), 0.125, rel_tol=1e-6)
     # push: ½ · 2·exp(−(1.5 − (−1))²) / (2·1)
     assert math.isclose(push.item(), 0.5 * math.exp(-6.25), rel_tol=1e-4)
+    # HigherHRNet's hinge form: ½ · 2·max(0, 1 − 2.5) / 2 = 0
+    assert ae_loss(tags, joints, "max")[0].item() == 0.0
     # fewer than two people: no push
     one = joints.clone()
     one[0, 1] = 0

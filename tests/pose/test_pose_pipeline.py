@@ -10,10 +10,10 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo):
     log = dvc(tiny_repo, "repro", "tasks/pose")
     first = time.perf_counter() - t0
     for stage in ("prepare", "structure", "train@litepose-xs", "train@litepose-xs-k3", "train@litepose-xs-nofusion",
-                  "evaluate"):
+                  "peer", "evaluate"):
         assert f"tasks/pose/dvc.yaml:{stage}" in log
     doc = json.loads((tiny_repo / "reports" / "pose.json").read_text())
-    rows = ("litepose-xs", "litepose-xs-k3", "litepose-xs-nofusion")
+    rows = ("litepose-xs", "litepose-xs-k3", "litepose-xs-nofusion", "yolov8n-pose")
     assert set(doc["variants"]) == set(rows) | {f"{r}+int8" for r in rows}
     ev = json.loads((tiny_repo / "data/pose/evaluate/litepose-xs.json").read_text())
     xs = doc["variants"]["litepose-xs"]
