@@ -9,11 +9,14 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     t0 = time.perf_counter()
     log = dvc(tiny_repo, "repro", "tasks/detection")
     first = time.perf_counter() - t0
-    for stage in ("prepare", "train_teacher", "sparse_train", "prune", "structure", "finetune", "distill", "export",
-                  "evaluate"):
+    for stage in ("prepare", "train_teacher", "sparse_train", "prune", "structure", "finetune", "distill", "cwd_sweep",
+                  "export", "evaluate"):
         assert f"tasks/detection/dvc.yaml:{stage}" in log
     report = (tiny_repo / "reports" / "detection.md").read_text()
     assert "profile **tiny**" in report and "| baseline |" in report
+    sweep = json.loads((tiny_repo / "data/detection/cwd_sweep/sweep.json").read_text())
+    assert sweep["distill_cwd_weight"] == 10.0 and set(sweep["runs"]) == {"w1"}
+    assert "## CWD weight ablation" in report and "| CWD weight 1 |" in report
     doc = json.loads((tiny_repo / "reports" / "detection.json").read_text())
     base = doc["variants"]["baseline"]
     ev = json.loads((tiny_repo / "data/detection/evaluate/baseline.json").read_text())
