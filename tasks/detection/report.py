@@ -205,7 +205,7 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
     if base and "sparse" in variants and COMPRESSED in variants:
         sp_, cp = variants["sparse"], variants[COMPRESSED]
         notes.append(f"The pruned model's parent is the sparsity-trained model (mAP50 {sp_['map50']:.3f} vs baseline "
-                     f"{base['map50']:.3f} when the baseline exists): measured from it, pruning + CWD costs "
+                     f"{base['map50']:.3f}): measured from it, pruning + CWD costs "
                      f"{100 * (sp_['map50'] - cp['map50']):.1f} mAP50 points. The paper's drop is measured from the "
                      "baseline, as the claim row above.")
     if COMPRESSED not in variants:

@@ -52,7 +52,7 @@ def onnx_ap(onnx_path: Path, dataset, num_joints: int, decode_fn, batch_size: in
     import onnxruntime as ort
 
     from tasks.pose.data import oks_sigmas
-    from tasks.pose.group import to_coco_results
+    from tasks.pose.group import batch_coco_results
     from tasks.pose.metrics import oks_ap
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -63,9 +63,8 @@ def onnx_ap(onnx_path: Path, dataset, num_joints: int, decode_fn, batch_size: in
         outputs = sess.run(None, {name: batch["img"].numpy()})
         if decode_fn is decode_litepose:
             separation += tag_separation(outputs[0], batch["joints"].numpy(), num_joints)
-        people = decode_fn(outputs, num_joints)
-        for (p, scores), image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].numpy()):
-            results += to_coco_results(p, image_id, m, scores=scores)
+        results += batch_coco_results(decode_fn(outputs, num_joints), batch["image_id"].tolist(),
+                                      batch["matrix"].numpy())
     stats = oks_ap(dataset.kset.raw, results, oks_sigmas(num_joints))
     if separation:
         between, within = np.mean(separation, axis=0)
@@ -74,7 +73,8 @@ def onnx_ap(onnx_path: Path, dataset, num_joints: int, decode_fn, batch_size: in
 
 
 def load_variant(name: str, path: Path):
-    """(model to export and profile, decode function, facts) of a LitePose variant or the YOLOv8-pose peer."""
+    """(model to export and profile, number of joints, decode function, facts) of a LitePose variant or the
+    YOLOv8-pose peer."""
     if name == PEER:
         from tasks.detection.yolo import InferenceWrapper
         from tasks.pose.peer import load_peer
@@ -92,7 +92,7 @@ def load_variant(name: str, path: Path):
 
 def run(params: dict, out_dir: str | Path, variants: dict[str, Path], data_dir: str = "data/pose/prepare/dataset") -> dict:
     from common.compress.quantize import quantize_static_int8
-    from common.evaluate.profile import count_gflops, hardware, profile_variant
+    from common.evaluate.profile import hardware, profile_variant
     from common.export.onnx import export_onnx
     from tasks.pose.data import PoseDataset, load_keypoints_json
 
@@ -121,7 +121,7 @@ def run(params: dict, out_dir: str | Path, variants: dict[str, Path], data_dir: 
                 rec = profile_variant(model, path, shape, threads=tuple(params["threads"]), warmup=params["warmup"],
                                       runs=params["runs"])
                 rec.update(onnx_ap(path, val, k, decode_fn))
-                rec.update({**facts, "gmacs": count_gflops(model, torch.zeros(shape)) / 2, "int8": name.endswith("+int8"),
+                rec.update({**facts, "gmacs": rec["gflops"] / 2, "int8": name.endswith("+int8"),
                             "max_abs_diff_export": export.get("max_abs_diff"),
                             "train_seconds": train_metrics.get("train_seconds"),
                             "val_ap_pytorch": train_metrics.get("val/ap")})

@@ -146,10 +146,10 @@ def decode(quarter: torch.Tensor, half: torch.Tensor, num_joints: int, *, max_pe
     return out
 
 
-def to_coco_results(people: np.ndarray, image_id: int, matrix: np.ndarray, category_id: int = 1,
-                    scores: np.ndarray | None = None) -> list[dict]:
-    """(N, K, 3) people in input pixels → COCO keypoint results in original-image pixels. ``matrix`` is the
-    2×3 original→input affine; a person's score is ``scores[n]`` or else the mean score of its found joints."""
+def to_coco_results(people: np.ndarray, image_id: int, matrix: np.ndarray, scores: np.ndarray,
+                    category_id: int = 1) -> list[dict]:
+    """(N, K, 3) people in input pixels with their (N,) scores → COCO keypoint results in original-image
+    pixels. ``matrix`` is the 2×3 original→input affine."""
     full = np.vstack([np.asarray(matrix, np.float64), [0, 0, 1]])
     inv = np.linalg.inv(full)[:2]
     results = []
@@ -160,6 +160,11 @@ def to_coco_results(people: np.ndarray, image_id: int, matrix: np.ndarray, categ
         xy = p[:, :2] @ inv[:, :2].T + inv[:, 2]
         kps = np.concatenate([xy, np.where(found, p[:, 2], 0)[:, None]], axis=1)
         results.append({"image_id": int(image_id), "category_id": category_id,
-                        "keypoints": [float(v) for v in kps.reshape(-1)],
-                        "score": float(scores[n]) if scores is not None else float(p[found, 2].mean())})
+                        "keypoints": [float(v) for v in kps.reshape(-1)], "score": float(scores[n])})
     return results
+
+
+def batch_coco_results(decoded: list[tuple[np.ndarray, np.ndarray]], image_ids, matrices) -> list[dict]:
+    """A batch's decoded (people, scores) per image → COCO keypoint results (see :func:`to_coco_results`)."""
+    return [r for (people, scores), image_id, m in zip(decoded, image_ids, matrices)
+            for r in to_coco_results(people, image_id, m, scores)]

@@ -80,14 +80,11 @@ class PoseModule(TaskModule):
 
     # ---------------------------------------------------------------- evaluation
     def predict_people(self, batch: dict) -> list[dict]:
-        from tasks.pose.group import decode, to_coco_results
+        from tasks.pose.group import batch_coco_results, decode
 
         quarter, half = self.model(self.model_inputs(batch))
         people = decode(quarter, half, self.hparams.num_joints, **self.decode_args)
-        out = []
-        for (p, scores), image_id, m in zip(people, batch["image_id"].tolist(), batch["matrix"].cpu().numpy()):
-            out += to_coco_results(p, image_id, m, scores=scores)
-        return out
+        return batch_coco_results(people, batch["image_id"].tolist(), batch["matrix"].cpu().numpy())
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._results += self.predict_people(batch)

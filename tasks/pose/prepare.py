@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +56,13 @@ def run(params: dict, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         root = tmp / "dataset"
+        ksets = {}
         if params["source"] == "synthetic":
             for split in ("train", "val"):
-                synthesize(root, split, params[f"{split}_images"], seed=params["seed"], size=params["image_size"],
-                           max_people=params["max_people"], min_height=params["min_height"],
-                           max_height=params["max_height"])
+                path = synthesize(root, split, params[f"{split}_images"], seed=params["seed"],
+                                  size=params["image_size"], max_people=params["max_people"],
+                                  min_height=params["min_height"], max_height=params["max_height"])
+                ksets[split] = load_keypoints_json(path, root / "images")  # validates what was written
         elif params["source"] == "coco":
             raw = Path(params["raw_dir"])
             (root / "images").mkdir(parents=True)
@@ -68,16 +71,16 @@ def run(params: dict, out_dir: str | Path) -> dict:
                 for info in kset.images.values():  # one images/ folder, names unique across splits
                     os.symlink((kset.images_dir / info["file_name"]).resolve(), root / "images" / info["file_name"])
                 (root / f"{split}.json").write_text(json.dumps(kset.raw))
+                ksets[split] = replace(kset, path=root / f"{split}.json", images_dir=root / "images")
         else:
             raise ValueError(f"tasks/pose/params.yaml: prepare.source must be synthetic or coco, got {params['source']!r}")
         stats = {}
-        names = None
         for split in ("train", "val"):
-            kset = load_keypoints_json(root / f"{split}.json", root / "images")
-            names = kset.joint_names
+            kset = ksets[split]
             people = write_yolo_pose(kset, root / "yolo", split)
             stats[split] = {"images": len(kset.images), "people": people,
                             "labelled_joints": int(sum(a.get("num_keypoints", 0) for v in kset.annotations.values() for a in v))}
+        names = ksets["train"].joint_names
         k = len(names)
         (root / "yolo" / "data.yaml").write_text(json.dumps({
             "path": ".", "train": "images/train", "val": "images/val", "names": {0: "person"},

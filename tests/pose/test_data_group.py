@@ -114,7 +114,7 @@ def test_decode_maps_back_to_the_original_image():
     (people, scores), = decode(quarter, half, k, detection_threshold=0.1)
     assert len(people) == 1 and scores[0] == pytest.approx(people[0, :, 2].mean())
     m = np.array([[0.5, 0, 0], [0, 0.5, 0]])  # original image was 128×128, letterboxed to 64
-    res = to_coco_results(people, 3, m, scores=scores)
+    res = to_coco_results(people, 3, m, scores)
     kp = np.array(res[0]["keypoints"]).reshape(k, 3)
     assert res[0]["image_id"] == 3 and np.allclose(kp[:, :2], [[2 * 8 * 2 + 2, 2 * 10 * 2 + 2], [82, 98]], atol=1.1)
 
@@ -129,3 +129,29 @@ def test_refine_fills_a_missing_joint_at_the_best_tag_consistent_peak():
     out = refine(person, hm, tags)
     assert out[0, 1, 2] == pytest.approx(0.5) and int(out[0, 1, 0]) == 1 and int(out[0, 1, 1]) == 5
     assert out[0, 0].tolist() == person[0, 0].tolist()  # found joints are kept
+
+
+def test_prepare_reads_a_coco_release(tmp_path):
+    """``source: coco``: a CrowdPose/COCO-style layout (json/ + images/) becomes the pipeline's dataset."""
+    from tasks.pose.prepare import run
+
+    raw = tmp_path / "raw"
+    for split in ("trainval", "test"):
+        synthesize(raw / split, split, 3, seed=1, size=64, max_people=2, min_height=20, max_height=50, progress=False)
+        (raw / "json").mkdir(exist_ok=True)
+        (raw / split / f"{split}.json").rename(raw / "json" / f"crowdpose_{split}.json")
+        for f in (raw / split / "images").iterdir():
+            (raw / "images").mkdir(exist_ok=True)
+            f.rename(raw / "images" / f.name)
+    params = {"source": "coco", "raw_dir": str(raw),
+              "splits": {"train": {"json": "json/crowdpose_trainval.json", "images": "images"},
+                         "val": {"json": "json/crowdpose_test.json", "images": "images"}}}
+    doc = run(params, tmp_path / "out")
+    root = tmp_path / "out" / "dataset"
+    assert doc["train"]["images"] == 3 and doc["val"]["images"] == 3 and doc["joints"] == CROWDPOSE_JOINTS
+    kset = load_keypoints_json(root / "val.json", root / "images")  # the written dataset loads and validates
+    assert len(kset.images) == 3
+    labels = sorted((root / "yolo" / "labels" / "train").iterdir())
+    rows = [line.split() for f in labels for line in f.read_text().splitlines()]
+    assert len(rows) == doc["train"]["people"] and all(len(r) == 5 + 3 * 14 for r in rows)
+    assert json.loads((root / "yolo" / "data.yaml").read_text())["kpt_shape"] == [14, 3]
