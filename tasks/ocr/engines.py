@@ -2,7 +2,7 @@
 
 * ``ours-int8`` / ``ours-fp32`` — our edge OCR through onnxruntime: DB detector → word crops → distilled
   CRNN recogniser (CTC best path);
-* ``big-model`` — the same detector with the ViT-CTC teacher recogniser (the larger model's row);
+* ``big-model`` — the same detector with the teacher recogniser (a CRNN ~4× the student: the larger model's row);
 * ``tesseract`` — Tesseract 5 (Debian ``tesseract-ocr``) via pytesseract, sparse-text mode (``--psm 11``),
   given English + the image's language as its language hint (our engines get no hint);
 * ``rapidocr`` — RapidOCR (PP-OCRv4 mobile det/cls/rec ONNX models, shipped inside the

@@ -6,11 +6,12 @@
   full resolution);
 * :class:`CRNN` — the edge recogniser (Shi et al., TPAMI 2017): a VGG-style conv stack that collapses the
   height of a 32-px crop, two BiLSTM layers and a per-column classifier trained with CTC;
-* :class:`ConvTransformerCTC` — the "big model" recogniser: a wider conv stack and a Transformer encoder
-  (``transformers``' BERT encoder from a ``BertConfig``) over its feature columns, classified with CTC — the
-  same output frames as the CRNN, so the CRNN can be distilled from it frame by frame;
+  The "big model" (teacher) is a CRNN about 4× the student (wider convs, BiLSTM 2 × 128): the same output
+  frames, so the student can be distilled from it frame by frame;
+* :class:`ConvTransformerCTC` — a wider conv stack and a Transformer encoder (``transformers``' BERT encoder
+  from a ``BertConfig``) over its feature columns, classified with CTC (``arch: convtr``);
 * :class:`ViTCTC` — a pure Vision Transformer (``ViTConfig``) recogniser; from random init at our data scale
-  it did not leave the CTC plateau in the smoke budget (kept as an option, ``arch: vit``).
+  it did not leave the CTC plateau in the smoke budget, nor did ``convtr`` (both options for ``full``).
 
 Every recogniser exposes a module named ``head`` whose output is the (B, T, C) frame logits (the tap the
 distillation reads).
@@ -91,7 +92,7 @@ class CRNN(nn.Module):
 
 
 class ConvTransformerCTC(nn.Module):
-    """The big model: a wider conv stack, then a Transformer encoder (``transformers``' BERT encoder built
+    """A wider conv stack, then a Transformer encoder (``transformers``' BERT encoder built
     from a ``BertConfig``, learned positions) over the feature columns instead of the BiLSTM.
     Input (B, 3, 32, W) → logits (B, W/4, num_classes)."""
 

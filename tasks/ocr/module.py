@@ -1,5 +1,5 @@
 """OCR training recipes through the common Lightning module: the DB detector and the CTC recognisers
-(CRNN student, ViT teacher), with frame-level logit distillation of the student from the teacher through
+(CRNN student, a larger CTC teacher), with frame-level logit distillation of the student from the teacher through
 ``common.distill`` (Hinton KD on each CTC frame's class posteriors: the two networks emit the same frames)."""
 from __future__ import annotations
 
@@ -115,7 +115,8 @@ class RecModule(TaskModule):
 
     Args:
         charset_file: the prepared charset (``charset.json``): the classes are its characters + the blank.
-        arch: ``crnn`` (the edge student) or ``vit`` (the big model, a transformers ViT encoder).
+        arch: ``crnn`` (student and teacher, at two sizes), ``convtr`` (conv + transformers BERT encoder) or
+            ``vit`` (a transformers ViT encoder).
         arch_args: keyword arguments of the architecture (widths, hidden size, layers, …).
         teacher: path of a saved recogniser to distill from (null = no distillation).
         distill_weight: weight of the frame-level KD term.

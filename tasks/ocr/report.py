@@ -18,7 +18,7 @@ COLUMNS = [("precision", "word P", ".3f"), ("recall", "word R", ".3f"), ("f1", "
            ("cpu_s_per_image", "CPU s / img", ".3f"), ("peak_rss_mb", "peak RSS (MB)", ".0f"),
            ("usd_per_1000_images", "USD / 1k img", ".5f"), ("f1_per_second", "F1 / s", ".2f")]
 LABELS = {"ours-int8": "ours: DB + distilled CRNN, INT8 ONNX (the edge OCR)", "ours-fp32": "ours, fp32 ONNX",
-          "big-model": "DB + ViT-CTC teacher (the big model)", "tesseract": "Tesseract 5 (language hint given)",
+          "big-model": "DB + the teacher CRNN (the big model)", "tesseract": "Tesseract 5 (language hint given)",
           "rapidocr": "RapidOCR, PP-OCRv4 mobile (zh/en charset)"}
 
 

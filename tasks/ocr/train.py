@@ -3,7 +3,7 @@ network through LightningCLI (``configs/<det|teacher|student>.yaml`` + the profi
 and write ``data/ocr/train/<name>/{model.pt, metrics.json, logs/}``.
 
 * ``det``: the DB detector (validation: ICDAR h-mean at IoU 0.5);
-* ``teacher``: the ViT-CTC "big model" recogniser;
+* ``teacher``: the "big model" recogniser (a CRNN about 4× the student);
 * ``student``: the CRNN edge recogniser distilled from the teacher (frame-level KD, ``common.distill``);
 * ``student-nokd``: the same CRNN and budget without the teacher (the distillation ablation).
 """
