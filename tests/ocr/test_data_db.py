@@ -132,3 +132,24 @@ def test_order_quad_and_crop():
     assert crop.shape == (3, 32, 160)
     w = round(32 * 100 / 30)
     assert crop[:, 4:28, 2:w - 2].min() > 0.9 and crop[:, :, w + 1:].max() == 0  # padded on the right
+
+
+def test_recogniser_data_counts_words_outside_the_charset(tmp_path):
+    """Real data may hold characters the charset lacks: those words are counted and left out of recogniser
+    training, never dropped silently; don't-care regions are not training words."""
+    import cv2
+
+    from tasks.ocr.datasets import RecDataset
+    from tasks.ocr.text import Charset
+
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.full((40, 200, 3), 255, np.uint8))
+    words = [{"text": "open", "lang": "en", "quad": [5, 5, 60, 5, 60, 30, 5, 30], "ignore": False},
+             {"text": "café", "lang": "fr", "quad": [70, 5, 120, 5, 120, 30, 70, 30], "ignore": False},
+             {"text": "###", "lang": "", "quad": [130, 5, 190, 5, 190, 30, 130, 30], "ignore": True}]
+    save_split([{"file": "a.png", "width": 200, "height": 40, "language": "en", "edge_case": "real", "words": words}],
+               tmp_path / "train")
+    ds = RecDataset(tmp_path, "train", Charset("openaf"), train=False)
+    assert len(ds) == 1 and ds.skipped == {"outside_charset": 1, "too_long": 0}
+    item = ds[0]
+    assert item["img"].shape == (3, 32, 128) and item["text"] == "open" and int(item["label_len"]) == 4
