@@ -20,6 +20,15 @@ import numpy as np
 from common.io import atomic_dir, atomic_write_json, stage_params
 
 
+def _vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource  # not Linux: the portable (upper-bound) figure
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker(name: str, cfg: dict, q) -> None:
     import resource
     import time
@@ -48,9 +57,12 @@ def _worker(name: str, cfg: dict, q) -> None:
             cpu.append((s1.ru_utime + s1.ru_stime - s0.ru_utime - s0.ru_stime)
                        + (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime))
             preds.append([[np.asarray(qd, float).reshape(-1).round(1).tolist(), text] for qd, text in out])
-        peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        q.put({"preds": preds, "wall": wall, "cpu": cpu, "peak_rss_mb": peak_kb / 1024, "load_s": load_s,
-               "version": getattr(eng, "version", None)})
+        # VmHWM: this process's own peak RSS. (ru_maxrss would also count the parent's pages the process had
+        # between fork and exec: the evaluating parent holds torch and the sentence model.)
+        own_mb = _vm_hwm_mb()
+        child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Tesseract runs as a child
+        q.put({"preds": preds, "wall": wall, "cpu": cpu, "peak_rss_mb": own_mb,
+               "peak_child_rss_mb": child_mb or None, "load_s": load_s, "version": getattr(eng, "version", None)})
     except Exception:  # noqa: BLE001 - the parent re-raises with the engine named
         q.put({"error": traceback.format_exc()})
 
@@ -89,7 +101,7 @@ def summarise(rows: list[dict], res: dict, usd_per_cpu_hour: float) -> tuple[dic
     out = {"overall": overall, "cer": cer(gt, pred),
            "latency_ms_mean": float(wall.mean() * 1e3), "latency_ms_p50": float(np.median(wall) * 1e3),
            "latency_ms_p95": float(np.percentile(wall, 95) * 1e3), "cpu_s_per_image": cpu_s,
-           "peak_rss_mb": res["peak_rss_mb"], "load_s": res["load_s"],
+           "peak_rss_mb": res["peak_rss_mb"], "peak_child_rss_mb": res.get("peak_child_rss_mb"), "load_s": res["load_s"],
            "usd_per_1000_images": cpu_s * 1000 * usd_per_cpu_hour / 3600,
            "f1_per_second": overall["f1"] / max(float(wall.mean()), 1e-9),
            "per_language": group_prf(rows, gt, pred, "language"),

@@ -150,12 +150,16 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
         f"Latency: wall time per image with {res['threads']} thread per engine, each engine in its own process, "
         "after one warm-up image; CPU s = user + system time of the engine's process and its children "
         "(Tesseract runs as a child); cost = CPU s × "
-        f"{res['usd_per_cpu_hour']} USD per CPU-hour. Peak RSS: the engine process (or its child, if larger).",
+        f"{res['usd_per_cpu_hour']} USD per CPU-hour. Peak RSS: the engine process's own high-water mark (VmHWM: "
+        "Python, onnxruntime and the models); Tesseract's own process is a child of it: "
+        + ", ".join(f"{n} child peak {e['peak_child_rss_mb']:.0f} MB" for n, e in res["engines"].items()
+                    if e.get("peak_child_rss_mb")) + " (ru_maxrss, which also counts the parent's pages before exec: "
+        "an upper bound).",
         "Tesseract is given English + the image's language as `-l` (our engines and RapidOCR get no hint); "
         "RapidOCR's shipped recogniser only knows Chinese and Latin characters, so it cannot read Cyrillic, Greek, "
         "Arabic, Devanagari, Kana or Hangul — that is the engine a user gets from the wheel.",
         "Distillation: Hinton KD (τ from the config) on every CTC frame's class posteriors, teacher and student "
-        "emitting the same 40 frames per crop (`common.distill.KDLoss` on the `head` taps).",
+        "emitting the same frames (crop width / 4) (`common.distill.KDLoss` on the `head` taps).",
     ]
     return render_task_report(task="ocr", paper=paper, profile=project_params()["profile"], hardware=res["hardware"],
                               variants=variants, derived=derive(variants, train), columns=COLUMNS,
