@@ -60,7 +60,7 @@ class Tesseract:
     def __init__(self, threads: int = 1, psm: int = 11):
         import pytesseract
 
-        os.environ["OMP_THREAD_LIMIT"] = str(threads)
+        self.threads = threads
         try:
             self.version = str(pytesseract.get_tesseract_version())
         except pytesseract.TesseractNotFoundError as e:
@@ -84,8 +84,18 @@ class Tesseract:
     def __call__(self, img: np.ndarray, language: str = "") -> list[tuple[np.ndarray, str]]:
         import pytesseract
 
-        d = pytesseract.image_to_data(img, lang=self.lang(language), config=f"--psm {self.psm}",
-                                      output_type=pytesseract.Output.DICT)
+        # Tesseract's thread count is an environment variable of its process: set it for this call only
+        # (left set, it would leak into everything this process starts later; torch hangs under it)
+        old = os.environ.get("OMP_THREAD_LIMIT")
+        os.environ["OMP_THREAD_LIMIT"] = str(self.threads)
+        try:
+            d = pytesseract.image_to_data(img, lang=self.lang(language), config=f"--psm {self.psm}",
+                                          output_type=pytesseract.Output.DICT)
+        finally:
+            if old is None:
+                os.environ.pop("OMP_THREAD_LIMIT", None)
+            else:
+                os.environ["OMP_THREAD_LIMIT"] = old
         out = []
         for x, y, w, h, conf, t in zip(d["left"], d["top"], d["width"], d["height"], d["conf"], d["text"]):
             if t.strip() and float(conf) >= 0:

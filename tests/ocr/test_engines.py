@@ -16,9 +16,13 @@ def _word_image(text: str, size: int = 48) -> np.ndarray:
 def test_tesseract_reads_a_clean_word():
     from tasks.ocr.engines import Tesseract
 
+    import os
+
+    before = os.environ.get("OMP_THREAD_LIMIT")
     eng = Tesseract(threads=1)
     out = eng(_word_image("MARKET"), "en")
     assert [t for _, t in out] == ["MARKET"]
+    assert os.environ.get("OMP_THREAD_LIMIT") == before  # the thread limit must not leak into this process
     assert eng.lang("ru") == "eng+rus" and eng.lang("en") == "eng"
 
 
