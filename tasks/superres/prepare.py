@@ -22,6 +22,7 @@ def _save(path: Path, img) -> None:
 
 
 def run(params: dict, out: str | Path) -> dict:
+    import numpy as np
     from tqdm import tqdm
 
     from tasks.superres.data import Degradation, degrade, hr_only_folder, pair_folders, read_rgb, synthetic_pair
@@ -46,8 +47,10 @@ def run(params: dict, out: str | Path) -> dict:
                 if "lr" in spec:
                     pairs = pair_folders(raw / spec["hr"], raw / spec["lr"], scale)
                     for hr_p, lr_p in tqdm(pairs, desc=f"{split} pairs", unit="img"):
-                        _save(root / split / "hr" / f"{hr_p.stem}.png", read_rgb(hr_p))
-                        _save(root / split / "lr" / f"{hr_p.stem}.png", read_rgb(lr_p))
+                        lr = read_rgb(lr_p)  # HR cropped to exactly scale × LR (RealSR's differ by < scale px)
+                        hr = read_rgb(hr_p)[: lr.shape[0] * scale, : lr.shape[1] * scale]
+                        _save(root / split / "hr" / f"{hr_p.stem}.png", np.ascontiguousarray(hr))
+                        _save(root / split / "lr" / f"{hr_p.stem}.png", lr)
                         items.append({"name": hr_p.stem, "source": str(hr_p)})
                 else:
                     for i, hr_p in enumerate(tqdm(hr_only_folder(raw / spec["hr"]), desc=f"{split} degrade", unit="img")):

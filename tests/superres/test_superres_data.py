@@ -84,3 +84,41 @@ def test_folder_errors(tmp_path):
     bad.write_bytes(b"\x89PNG broken")
     with pytest.raises(DataError, match="bad.png: cannot read image"):
         read_rgb(bad)
+
+
+def test_training_crops_keep_hr_and_lr_aligned():
+    import torch
+
+    from tasks.superres.module import PairDataset
+
+    rng = np.random.default_rng(0)
+    lr = rng.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
+    hr = np.repeat(np.repeat(lr, 4, axis=1), 4, axis=2)  # every LR pixel is a constant 4×4 HR block
+    ds = PairDataset(hr, lr, ["a", "b", "c"], scale=4, crop=32, train=True, seed=1)
+    for epoch in range(3):
+        ds.epoch = epoch
+        for i in range(3):
+            item = ds[i]
+            assert item["hr"].shape == (3, 32, 32) and item["lr"].shape == (3, 8, 8)
+            assert torch.equal(item["hr"][:, ::4, ::4], item["lr"])  # flips/transposes applied to both
+    assert not torch.equal(PairDataset(hr, lr, list("abc"), 4, 32, True, seed=1)[0]["hr"],
+                           PairDataset(hr, lr, list("abc"), 4, 32, True, seed=2)[0]["hr"])
+    with pytest.raises(ValueError, match="multiple of the scale"):
+        PairDataset(hr, lr, list("abc"), 4, 30, True)
+
+
+def test_load_split_names_the_missing_manifest(tmp_path):
+    from tasks.superres.module import load_split
+
+    with pytest.raises(FileNotFoundError, match="manifest.json: not found"):
+        load_split(tmp_path, "train")
+
+
+def test_models_run_on_odd_lr_sizes():
+    import torch
+
+    from tasks.superres.evaluate import run_padded
+    from tasks.superres.export import Bicubic
+
+    out = run_padded(Bicubic(4), torch.rand(1, 3, 13, 7), 4)
+    assert out.shape == (1, 3, 52, 28)

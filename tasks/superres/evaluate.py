@@ -1,0 +1,248 @@
+"""Stage ``evaluate``: every SR model on the whole validation images — quality, size and CPU latency —
+and the visual comparison image.
+
+Rows: ``bicubic`` (the floor), ``multistep-<K>`` (the multi-step latent diffusion model, DDIM with K steps,
+fixed noise seed), ``one_step_kd`` (one-step distilled from it), ``d3sr`` and its ablations (the
+``one_step`` variants), ``autoencoder`` (HR → latent → HR: the ceiling every latent model shares) and
+``autoencoder_bicubic`` (bicubic LR → latent → image: where the one-step generators start).
+
+Quality (inputs in [0, 1], against HR): PSNR on luminance and SSIM (piq); ``dists`` — the DISTS formula on
+our feature network (lower = closer); ``edge_dists`` — the same on Sobel maps; ``edge_l1`` — mean
+|Sobel(x̂) − Sobel(x)| (edge fidelity without any learnt network). LPIPS needs ImageNet-pretrained
+AlexNet/VGG weights, which cannot be had offline: not measured.
+
+Latency (batch 1, LR ``latency_lr_size``², ``threads`` CPU threads, median of ``runs``): PyTorch eager
+and onnxruntime on the exported graphs; the multi-step model is its encoder + K UNet calls driven by
+diffusers' DDIM scheduler + decoder. Writes ``data/superres/evaluate/{results.json, comparison.png}``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_json, stage_params
+
+TRAIN = Path("data/superres/train")
+
+
+def quality(sr: torch.Tensor, hr: torch.Tensor, dists) -> dict[str, np.ndarray]:
+    """Per-image metrics of a batch (N, 3, H, W) in [0, 1]."""
+    import piq
+
+    from tasks.superres.losses import sobel
+    from tasks.superres.module import psnr
+
+    sr = sr.clamp(0, 1)
+    return {"psnr": psnr(sr, hr).numpy(),
+            "ssim": piq.ssim(sr, hr, data_range=1.0, reduction="none").numpy(),
+            "dists": dists.distance(sr, hr).numpy(),
+            "edge_dists": dists.edge_distance(sr, hr).numpy(),
+            "edge_l1": (sobel(sr) - sobel(hr)).abs().mean((1, 2, 3)).numpy()}
+
+
+def run_padded(model, lr: torch.Tensor, scale: int, multiple: int = 2) -> torch.Tensor:
+    """SR of an LR image of any size: reflect-pad to a multiple of ``multiple`` LR pixels (the UNet halves the
+    latent twice; the latent is 2× the LR), run, crop the padding off the output."""
+    h, w = lr.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        lr = torch.nn.functional.pad(lr, (0, pw, 0, ph), mode="reflect")
+    return model(lr)[..., : h * scale, : w * scale]
+
+
+def median_latency_ms(fn, x, warmup: int, runs: int) -> float:
+    """Median wall time of ``fn(x)`` (PyTorch under no_grad, or an onnxruntime call) after ``warmup`` calls."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn(x)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn(x)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def _session(path: str, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+class OnnxMultiStep:
+    """The exported multi-step model: encoder graph, K calls of the UNet graph under diffusers' DDIM
+    scheduler (the same schedule as PyTorch), decoder graph."""
+
+    def __init__(self, parts: dict, threads: int, steps: int, seed: int = 0):
+        self.enc = _session(parts["encoder"]["onnx"], threads)
+        self.unet = _session(parts["unet"]["onnx"], threads)
+        self.dec = _session(parts["decoder"]["onnx"], threads)
+        self.steps, self.seed = steps, seed
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        from tasks.superres.models import build_scheduler
+
+        z_lr = self.enc.run(None, {"lr": lr})[0]
+        sched = build_scheduler("ddim")
+        sched.set_timesteps(self.steps)
+        z = torch.randn(z_lr.shape, generator=torch.Generator().manual_seed(self.seed))
+        for t in sched.timesteps:
+            eps = self.unet.run(None, {"z": z.numpy(), "z_lr": z_lr, "t": np.full((z.shape[0],), int(t), np.int64)})[0]
+            z = sched.step(torch.from_numpy(eps), t, z).prev_sample
+        return self.dec.run(None, {"z": z.numpy()})[0]
+
+
+def comparison_image(rows: list[dict], columns: list[str], crop: int) -> bytes:
+    """A grid: one row per validation image (a ``crop``² window of the HR frame), one column per method."""
+    from common.reports.render import _png, _pyplot  # noqa: PLC2701 (the shared figure helpers)
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(1.6 * len(columns), 1.75 * len(rows)), dpi=140,
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c, name in enumerate(columns):
+            ax = axes[r][c]
+            ax.imshow(row[name], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+        axes[r][0].set_ylabel(row["label"], fontsize=7)
+    return _png(fig)
+
+
+def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/dataset",
+        export_dir: str = "data/superres/export") -> dict:
+    from tqdm import tqdm
+
+    from common.evaluate.profile import hardware
+    from tasks.superres import models as M
+    from tasks.superres.export import Bicubic, one_step_models
+    from tasks.superres.losses import DISTS
+    from tasks.superres.module import load_codec, load_features, load_onestep, load_split, load_unet, to_tensor
+
+    torch.manual_seed(0)
+    threads = int(params.get("threads", 1))  # latency threads; quality runs on every core
+    scale = params.get("scale", 4)
+    hr_all, lr_all, sources = load_split(data_dir, "val")
+    n = min(params.get("max_images") or len(hr_all), len(hr_all))
+    codec = load_codec(TRAIN / "autoencoder" / "model.pt")
+    unet, _ = load_unet(TRAIN / "diffusion" / "model.pt")
+    dists = DISTS(load_features(TRAIN / "features" / "model.pt"))
+    exported = read_json(Path(export_dir) / "export.json")["models"]
+
+    models: dict[str, torch.nn.Module] = {"bicubic": Bicubic(scale)}
+    for k in params["steps"]:
+        models[f"multistep-{k}"] = M.MultiStepSR(codec, unet, scale, steps=int(k), seed=0)
+    for name, path in one_step_models().items():
+        models[name] = load_onestep(path, codec, scale)
+    ae_params, unet_params = M.count_params(codec), M.count_params(unet)
+
+    results: dict[str, dict] = {}
+    outputs: dict[str, list[np.ndarray]] = {}
+    bs = int(params.get("batch_size", 8))
+    for name, model in tqdm(list(models.items()), desc="quality", unit="model"):
+        per: dict[str, list] = {}
+        outs = []
+        for i in range(0, n, bs):
+            lr = torch.stack([to_tensor(a) for a in lr_all[i:i + bs]])
+            hr = torch.stack([to_tensor(a) for a in hr_all[i:i + bs]])
+            with torch.no_grad():
+                sr = run_padded(model, lr, scale)
+            for k, v in quality(sr, hr, dists).items():
+                per.setdefault(k, []).extend(v.tolist())
+            outs += [s.permute(1, 2, 0).numpy() for s in sr.clamp(0, 1)]
+        outputs[name] = outs
+        results[name] = {k: float(np.mean(v)) for k, v in per.items()}
+        results[name]["params"] = 0 if name == "bicubic" else ae_params + unet_params
+    # the latent space's ceiling: HR encoded and decoded by the frozen autoencoder
+    per = {}
+    for i in range(0, n, bs):
+        hr = torch.stack([to_tensor(a) for a in hr_all[i:i + bs]])
+        with torch.no_grad():
+            rec = codec.decode(codec.encode(hr))
+        for k, v in quality(rec, hr, dists).items():
+            per.setdefault(k, []).extend(v.tolist())
+    results["autoencoder"] = {**{k: float(np.mean(v)) for k, v in per.items()}, "params": ae_params}
+    # where every one-step generator starts: the bicubic-upsampled LR encoded and decoded, no UNet
+    per = {}
+    for i in range(0, n, bs):
+        lr = torch.stack([to_tensor(a) for a in lr_all[i:i + bs]])
+        hr = torch.stack([to_tensor(a) for a in hr_all[i:i + bs]])
+        with torch.no_grad():
+            rec = run_padded(lambda x: codec.decode(codec.encode_lr(x, scale)), lr, scale)
+        for k, v in quality(rec, hr, dists).items():
+            per.setdefault(k, []).extend(v.tolist())
+    results["autoencoder_bicubic"] = {**{k: float(np.mean(v)) for k, v in per.items()}, "params": ae_params}
+
+    # latency: PyTorch eager and onnxruntime, batch 1, the same LR size and thread count for every model
+    torch.set_num_threads(threads)
+    s = int(params["latency_lr_size"])
+    x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))
+    warmup, runs = int(params.get("warmup", 3)), int(params.get("runs", 10))
+    for name, model in tqdm(list(models.items()), desc="latency", unit="model"):
+        heavy = name.startswith("multistep-") and int(name.split("-")[1]) > 10
+        r = max(3, runs // 3) if heavy else runs
+        results[name]["latency_ms_torch"] = median_latency_ms(model, x, 1 if heavy else warmup, r)
+        if name in exported and name != "multistep":
+            sess = _session(exported[name]["onnx"], threads)
+            results[name]["latency_ms_onnx"] = median_latency_ms(lambda a, s_=sess: s_.run(None, {"lr": a})[0], x.numpy(),
+                                                            1 if heavy else warmup, r)
+        elif name.startswith("multistep-"):
+            fn = OnnxMultiStep(exported["multistep"]["parts"], threads, int(name.split("-")[1]))
+            results[name]["latency_ms_onnx"] = median_latency_ms(fn, x.numpy(), 1 if heavy else warmup, r)
+        else:  # an ablation of D^3SR: the same deployed graph (see export.py)
+            results[name]["latency_ms_onnx"] = None
+        # the deployed latency (the paper's "s / image"): ONNX where the model has its own graph
+        results[name]["latency_s"] = (results[name]["latency_ms_onnx"] or results[name]["latency_ms_torch"]) / 1e3
+
+    # the visual comparison: a window of a few validation images, each method side by side
+    pick = [i for i in params.get("comparison_images", [0, 1, 2]) if i < n]
+    crop = min(int(params.get("comparison_crop", 64)), hr_all[0].shape[0])
+    cols = ["LR", "bicubic", f"multistep-{max(params['steps'])}", "one_step_kd", "d3sr", "HR"]
+    rows = []
+    for i in pick:
+        h, w = hr_all[i].shape[:2]
+        y, x0 = (h - crop) // 2, (w - crop) // 2
+        win = (slice(y, y + crop), slice(x0, x0 + crop))
+        lr_win = lr_all[i][y // scale:(y + crop) // scale, x0 // scale:(x0 + crop) // scale]
+        row = {"label": f"val {i} ({sources[i]})", "LR": lr_win, "HR": hr_all[i][win]}
+        for c in cols[1:-1]:
+            row[c] = outputs[c][i][win]
+        rows.append(row)
+
+    doc = {"scale": scale, "images": n, "comparison_crop": crop, "val_sources": sorted(set(sources[:n])), "threads": threads,
+           "latency_lr_size": s, "latency_hr_size": s * scale, "steps": list(params["steps"]),
+           "deployed_one_step": "d3sr", "hardware": hardware(), "models": results,
+           "train": {p.parent.name if p.parent.parent.name == "one_step" else p.parent.name: read_json(p)
+                     for p in sorted(TRAIN.glob("**/metrics.json"))},
+           "lpips": "not available offline (needs ImageNet-pretrained AlexNet/VGG weights)"}
+    with atomic_dir(out) as tmp:
+        atomic_write_bytes(tmp / "comparison.png", comparison_image(rows, cols, crop))
+        atomic_write_json(tmp / "results.json", doc)
+    for name, r in results.items():
+        print(f"{name:14s} PSNR {r['psnr']:.2f}  SSIM {r['ssim']:.3f}  DISTS {r['dists']:.4f}  edge L1 {r['edge_l1']:.4f}"
+              f"  torch {r.get('latency_ms_torch', float('nan')):.1f} ms  onnx {r.get('latency_ms_onnx') or float('nan'):.1f} ms")
+    return doc
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m tasks.superres.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="data/superres/evaluate")
+    ap.add_argument("--data", default="data/superres/prepare/dataset")
+    ap.add_argument("--export", default="data/superres/export")
+    args = ap.parse_args(argv)
+    run(stage_params("superres", "evaluate"), args.out, args.data, args.export)
+
+
+if __name__ == "__main__":
+    main()
