@@ -149,39 +149,28 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
     results: dict[str, dict] = {}
     outputs: dict[str, list[np.ndarray]] = {}
     bs = int(params.get("batch_size", 8))
-    for name, model in tqdm(list(models.items()), desc="quality", unit="model"):
+    def score(fn) -> tuple[dict[str, float], list[np.ndarray]]:
+        """Mean quality of ``fn(lr, hr) → image`` over the validation images, and its outputs (H, W, 3)."""
         per: dict[str, list] = {}
         outs = []
         for i in range(0, n, bs):
             lr = torch.stack([to_tensor(a) for a in lr_all[i:i + bs]])
             hr = torch.stack([to_tensor(a) for a in hr_all[i:i + bs]])
             with torch.no_grad():
-                sr = run_padded(model, lr, scale)
+                sr = fn(lr, hr)
             for k, v in quality(sr, hr, dists).items():
                 per.setdefault(k, []).extend(v.tolist())
-            outs += [s.permute(1, 2, 0).numpy() for s in sr.clamp(0, 1)]
-        outputs[name] = outs
-        results[name] = {k: float(np.mean(v)) for k, v in per.items()}
+            outs += [o.permute(1, 2, 0).numpy() for o in sr.clamp(0, 1)]
+        return {k: float(np.mean(v)) for k, v in per.items()}, outs
+
+    for name, model in tqdm(list(models.items()), desc="quality", unit="model"):
+        results[name], outputs[name] = score(lambda lr, hr, m=model: run_padded(m, lr, scale))
         results[name]["params"] = 0 if name == "bicubic" else ae_params + unet_params
     # the latent space's ceiling: HR encoded and decoded by the frozen autoencoder
-    per = {}
-    for i in range(0, n, bs):
-        hr = torch.stack([to_tensor(a) for a in hr_all[i:i + bs]])
-        with torch.no_grad():
-            rec = codec.decode(codec.encode(hr))
-        for k, v in quality(rec, hr, dists).items():
-            per.setdefault(k, []).extend(v.tolist())
-    results["autoencoder"] = {**{k: float(np.mean(v)) for k, v in per.items()}, "params": ae_params}
+    results["autoencoder"] = {**score(lambda lr, hr: codec.decode(codec.encode(hr)))[0], "params": ae_params}
     # where every one-step generator starts: the bicubic-upsampled LR encoded and decoded, no UNet
-    per = {}
-    for i in range(0, n, bs):
-        lr = torch.stack([to_tensor(a) for a in lr_all[i:i + bs]])
-        hr = torch.stack([to_tensor(a) for a in hr_all[i:i + bs]])
-        with torch.no_grad():
-            rec = run_padded(lambda x: codec.decode(codec.encode_lr(x, scale)), lr, scale)
-        for k, v in quality(rec, hr, dists).items():
-            per.setdefault(k, []).extend(v.tolist())
-    results["autoencoder_bicubic"] = {**{k: float(np.mean(v)) for k, v in per.items()}, "params": ae_params}
+    start_point = score(lambda lr, hr: run_padded(lambda x: codec.decode(codec.encode_lr(x, scale)), lr, scale))[0]
+    results["autoencoder_bicubic"] = {**start_point, "params": ae_params}
 
     # latency: PyTorch eager and onnxruntime, batch 1, the same LR size and thread count for every model
     torch.set_num_threads(threads)
@@ -222,8 +211,7 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
     doc = {"scale": scale, "images": n, "comparison_crop": crop, "val_sources": sorted(set(sources[:n])), "threads": threads,
            "latency_lr_size": s, "latency_hr_size": s * scale, "steps": list(params["steps"]),
            "deployed_one_step": "d3sr", "hardware": hardware(), "models": results,
-           "train": {p.parent.name if p.parent.parent.name == "one_step" else p.parent.name: read_json(p)
-                     for p in sorted(TRAIN.glob("**/metrics.json"))},
+           "train": {p.parent.name: read_json(p) for p in sorted(TRAIN.glob("**/metrics.json"))},
            "lpips": "not available offline (needs ImageNet-pretrained AlexNet/VGG weights)"}
     with atomic_dir(out) as tmp:
         atomic_write_bytes(tmp / "comparison.png", comparison_image(rows, cols, crop))
