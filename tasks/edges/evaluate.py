@@ -8,8 +8,8 @@ Scores (``tasks.edges.metrics``): ODS / OIS / AP with NMS + thinning (``standard
 post-processing (``crisp``), ``thresholds`` evenly spaced levels (pyEdgeEval's convention; BSDS uses 99,
 smoke fewer for time), matching distance ``max_dist`` × the image diagonal (BSDS: 0.0075); AC = average
 crispness. Latency (batch 1, ``threads`` CPU threads, median of ``runs``): PyTorch eager for every model and
-onnxruntime for the exported ones (RCF, DiffusionEdge at its main step count: the whole sampler + decoder as
-one graph, with a fixed start noise). Writes ``data/edges/evaluate/{results.json, comparison.png, pr.png}``.
+onnxruntime for every exported model (RCF; each DiffusionEdge variant and step count as one graph: the sampler
+unrolled + decoder, with a fixed start noise). Writes ``data/edges/evaluate/{results.json, comparison.png, pr.png}``.
 """
 from __future__ import annotations
 
@@ -135,21 +135,16 @@ def run(params: dict, out: str | Path, data_dir: str = "data/edges/prepare/datas
                 rec["params"] = count_params(unets[rec["variant"]]) + count_params(codec.ae.decoder) + \
                     count_params(codec.ae.post_quant_conv)
             rec["latency_ms"] = {"torch": median_latency_ms(lambda: model(x), params["warmup"], params["runs"])}
-            onnx_model = None
-            if rec["variant"] == "rcf":
-                onnx_model = model
-            elif rec["variant"] == "diffusionedge" and rec["steps"] == params.get("main_steps", 1):
-                onnx_model = FixedNoiseSampler(model, tuple(x.shape)).eval()
-            if onnx_model is not None:
-                try:
-                    info = export_onnx(onnx_model, x, tmp / f"{name.replace('@', '_')}.onnx", opset=params["opset"],
-                                       dynamic_batch=False, simplify=False, atol=params.get("atol", 1e-3))
-                    lat = onnx_latency(info["onnx"], list(x.shape), (threads,), params["warmup"], params["runs"])
-                    rec["latency_ms"]["onnx"] = lat["latency_ms"][str(threads)]["p50"]
-                    rec["onnx_bytes"] = info["file_bytes"]
-                    rec["onnx_max_abs_diff"] = info["max_abs_diff"]
-                except Exception as e:  # recorded, not hidden: the report says why there is no ONNX number
-                    rec["onnx_error"] = f"{type(e).__name__}: {e}"
+            onnx_model = model if rec["variant"] == "rcf" else FixedNoiseSampler(model, tuple(x.shape)).eval()
+            try:
+                info = export_onnx(onnx_model, x, tmp / f"{name.replace('@', '_')}.onnx", opset=params["opset"],
+                                   dynamic_batch=False, simplify=False, atol=params.get("atol", 1e-3))
+                lat = onnx_latency(info["onnx"], list(x.shape), (threads,), params["warmup"], params["runs"])
+                rec["latency_ms"]["onnx"] = lat["latency_ms"][str(threads)]["p50"]
+                rec["onnx_bytes"] = info["file_bytes"]
+                rec["onnx_max_abs_diff"] = info["max_abs_diff"]
+            except Exception as e:  # recorded, not hidden: the report says why there is no ONNX number
+                rec["onnx_error"] = f"{type(e).__name__}: {e}"
             (tmp / f"{name.replace('@', '_')}.onnx").unlink(missing_ok=True)  # the size is recorded; keep outputs small
         train = {v: read_metrics(train_dir / "diffusion" / v / "metrics.json") for v in unets}
         train["rcf"] = read_metrics(train_dir / "baseline" / "metrics.json")

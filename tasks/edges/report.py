@@ -142,7 +142,8 @@ def main(argv=None) -> None:
         f"4.3 px on its 481×321 images), {doc['thresholds']} evenly spaced thresholds "
         f"(BSDS's benchmark uses 99; fewer keep the smoke profile inside its budget), {doc['images']} validation "
         f"images of {doc['image_size'][0]}×{doc['image_size'][1]} px. 'NMS + thinning' = pyEdgeEval's edge NMS and "
-        "morphological thinning before matching; 'no-pp' = neither.",
+        "morphological thinning before matching; 'no-pp' = neither. The matcher (BSDS's correspondPixels) is not "
+        "bit-deterministic: scoring the same maps twice can differ in the third decimal, so gaps that small are ties.",
         "AC (average crispness) = mean over images of Σ NMS(P) / Σ P — the share of a map's edge mass that survives "
         "non-maximum suppression (pyEdgeEval's compiled structured-edge NMS, radius 2, as the crispness script of "
         "the line of work DiffusionEdge cites). 1 = one-pixel-wide edges.",

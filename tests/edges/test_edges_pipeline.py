@@ -22,7 +22,9 @@ def test_dvc_repro_tiny_edges_end_to_end(tiny_repo):
         if name != "autoencoder":  # the ceiling reads the ground truth: no latency
             assert v["latency_ms_torch"] > 0
     assert doc["variants"]["canny"]["params"] == 0
-    assert doc["variants"]["rcf"]["latency_ms_onnx"] > 0 and doc["variants"]["diffusionedge@1"]["latency_ms_onnx"] > 0
+    for name, v in doc["variants"].items():  # every detector but Canny is exported and timed in onnxruntime
+        if name not in ("canny", "autoencoder"):
+            assert v["latency_ms_onnx"] > 0 and not v["onnx_error"], (name, v["onnx_error"])
     assert doc["variants"]["diffusionedge@1"]["params"] > doc["variants"]["rcf"]["params"]
     train = res["train"]
     assert train["diffusionedge"]["settings"]["aff"] and not train["no_aff"]["settings"]["aff"]
