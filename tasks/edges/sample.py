@@ -41,12 +41,12 @@ def predict(fn, images: np.ndarray | list, batch_size: int) -> tuple[np.ndarray 
     return (np.stack(out) if same else out), sec
 
 
-def models(params: dict, train_dir: Path = TRAIN) -> dict:
-    """name → (callable(x, batch_index), steps, variant) for every model to sample."""
+def models(params: dict, codec, train_dir: Path = TRAIN) -> dict:
+    """name → (callable(x, batch_index), steps, variant) for every model to sample (``codec``: the frozen
+    first stage they decode with)."""
     from tasks.edges.models import EdgeSampler
-    from tasks.edges.module import load_codec, load_rcf, load_unet
+    from tasks.edges.module import load_rcf, load_unet
 
-    codec = load_codec(train_dir / "autoencoder" / "model.pt")
     out = {}
     variants = sorted(p.name for p in (train_dir / "diffusion").iterdir() if (p / "model.pt").is_file())
     if "diffusionedge" not in variants:
@@ -84,8 +84,8 @@ def run(params: dict, out: str | Path, data_dir: str = "data/edges/prepare/datas
     names, images, bounds = load_split(data_dir, "val")
     index = {}
     with atomic_dir(out) as tmp:
-        todo = models(params, Path(train_dir))
         codec = load_codec(Path(train_dir) / "autoencoder" / "model.pt")
+        todo = models(params, codec, Path(train_dir))
         todo["autoencoder"] = (None, None, "autoencoder")
         for name, (fn, steps, variant) in todo.items():
             if fn is None:
