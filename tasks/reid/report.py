@@ -200,6 +200,15 @@ def notes(v: dict, derived: dict, doc: dict) -> list[str]:
                        f" The same student alone trained with another seed scores {v['alone_s1']['map_visual']:.3f} "
                        f"(|Δ| = {derived['seed_spread_map']:.3f}): gaps between variants smaller than that are within seed "
                        "noise (one seed per variant at this profile)." if "alone_s1" in v else ""))
+    spread = derived.get("seed_spread_map")
+    if spread:
+        gaps = [("PCM+FR − KD", "pcm_fr_map_gain_vs_kd"), ("PCM − KD", "pcm_map_gain_vs_kd"),
+                ("PCM+FR − PCM", "fr_map_gain_over_pcm"), ("PCM+FR − alone", "pcm_fr_map_gain_vs_alone"),
+                ("KD − alone", "kd_map_gain_vs_alone")]
+        out.append("Gaps against the seed spread (|Δ| of the student alone over two seeds, "
+                   f"{spread:.3f}): " + "; ".join(f"{lab} {derived[k]:+.3f} ({abs(derived[k]) / spread:.1f}×)"
+                                                   for lab, k in gaps if k in derived) +
+                   ". A verdict resting on a gap under about twice the spread is weak evidence at this profile.")
     return out
 
 

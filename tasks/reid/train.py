@@ -9,11 +9,10 @@ Each output holds ``model.pt`` (``edgerepro.reid.v1``), ``metrics.json`` and ``l
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.io import atomic_dir, atomic_write_json
 
 ROOT = Path("data/reid/train")
 CONFIGS = {"teacher": "teacher.yaml", "student": "student.yaml"}
@@ -67,28 +66,22 @@ def train_one(name: str, p: dict, out_dir: Path, data_dir: str, label: str | Non
 
 
 def run(name: str, params: dict, data_dir: str = "data/reid/prepare/dataset", out: str | None = None) -> dict:
+    from common.training.variants import train_variants
+
     if name not in CONFIGS:
         raise SystemExit(f"unknown network {name!r}; expected one of {sorted(CONFIGS)}")
     p = {**params.get("common_train", {}), **{k: v for k, v in params.items() if k == "seed"}, **params.get(name, {})}
     if name != "student":
         return train_one(name, p, Path(out or ROOT / name), data_dir)
     variants = p.pop("variants", None) or {"alone": {}}
-    root = Path(out or ROOT / "student")
-    results = {}
-    with atomic_dir(root) as tmp:  # all variants or none: a half-trained set never reaches evaluation
-        for variant, settings in variants.items():
-            results[variant] = train_one(name, {**p, **(settings or {})}, tmp / variant, data_dir, label=variant)
-    return results
+    return train_variants(out or ROOT / "student", variants, p,
+                          lambda settings, out_dir, label: train_one(name, settings, out_dir, data_dir, label=label))
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.reid.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(CONFIGS))
-    ap.add_argument("--out", help="output directory (default: data/reid/train/<name>)")
-    ap.add_argument("--data", default="data/reid/prepare/dataset")
-    args = ap.parse_args(argv)
-    run(args.name, stage_params("reid", "train"), args.data, args.out)
+    from common.training.variants import stage_main
+
+    stage_main("reid", __doc__, list(CONFIGS), run, argv)
 
 
 if __name__ == "__main__":
