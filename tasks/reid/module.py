@@ -96,12 +96,17 @@ class ReIDDataModule(L.LightningDataModule):
             self.val = SplitArrays.load(self.data_dir / "val.npz")
             self.label_of = {int(p): i for i, p in enumerate(self.train_pids)}
             self.labels = np.array([self.label_of[int(p)] for p in self.train.pids], np.int64)
+            if self.text and not self.train.captions:
+                # e.g. SYSU-MM01 or Market-1501: no descriptions to align — said, not skipped silently
+                print(f"{self.data_dir / 'train.npz'}: no captions — the teacher trains on the visual modalities only "
+                      "(no text branch, no text→RGB row)")
+                self.text = False
             if self.text:
                 from tasks.reid.models import load_tokenizer
 
                 self.tokenizer = load_tokenizer()
                 self.train_tokens = self.tokenize(self.train.captions)
-                self.val_tokens = self.tokenize(self.val.captions)
+                self.val_tokens = self.tokenize(self.val.captions) if self.val.captions else {}
 
     def tokenize(self, captions: dict[int, list[str]]) -> dict:
         """All captions tokenised once: {pid: (ids (c, L), mask (c, L))} padded to the longest."""
@@ -130,7 +135,10 @@ class ReIDDataModule(L.LightningDataModule):
         batch = {"images": x.contiguous(), "labels": torch.from_numpy(self.labels[idx]),
                  "modality": torch.from_numpy(self.train.modality[idx]), "cams": torch.from_numpy(self.train.cams[idx])}
         if self.text:
-            pids = list(dict.fromkeys(int(p) for p in self.train.pids[idx]))
+            # one caption per identity in the batch (identities without a caption add none)
+            pids = [p for p in dict.fromkeys(int(p) for p in self.train.pids[idx]) if p in self.train_tokens]
+            if not pids:
+                return batch
             ids, masks = [], []
             for p in pids:
                 t_ids, t_mask = self.train_tokens[p]
@@ -224,21 +232,24 @@ class TeacherModule(ReIDModule):
 
     def task_loss(self, batch):
         v = self.model.vision(batch["images"])
+        y = batch["labels"]
+        if "text_ids" not in batch:  # a dataset without captions: the visual modalities only
+            l_id, l_tri, l_con = self.id_loss(v, y), self.triplet_loss(v, y), self.supcon(v, y)
+            loss = self.id_weight * l_id + self.triplet_weight * l_tri + self.contrastive_weight * l_con
+            return loss, {"id": l_id.detach(), "triplet": l_tri.detach(), "contrastive": l_con.detach()}
         t = self.model.text(batch["text_ids"], batch["text_mask"])
-        y, ty = batch["labels"], batch["text_labels"]
+        ty = batch["text_labels"]
         l_id = self.id_loss(v, y) + self.id_loss(t, ty)
         both, both_y = torch.cat([v, t]), torch.cat([y, ty])
         l_tri = self.triplet_loss(both, both_y)
         # cross-modal contrastive: anchors of one modality, candidates of the other (both directions)
         l_con = self.supcon(v, y, ref_emb=t, ref_labels=ty) + self.supcon(t, ty, ref_emb=v, ref_labels=y)
         loss = self.id_weight * l_id + self.triplet_weight * l_tri + self.contrastive_weight * l_con
-        n = len(y)
-        return loss, {"id": l_id.detach(), "triplet": l_tri.detach(), "contrastive": l_con.detach(),
-                      "batch": torch.tensor(float(n))}
+        return loss, {"id": l_id.detach(), "triplet": l_tri.detach(), "contrastive": l_con.detach()}
 
     def text_queries(self):
         dm = self.trainer.datamodule if self.trainer is not None else None
-        if dm is None or not getattr(dm, "text", False):
+        if dm is None or not getattr(dm, "text", False) or not dm.val_tokens:
             return None
         embs, pids = [], []
         with torch.no_grad():

@@ -115,3 +115,22 @@ def test_student_distillation_wiring(tmp_path):
     torch.save({"format": "other"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an edgerepro ReID model"):
         load_model(tmp_path / "other.pt")
+
+
+def test_teacher_without_captions_trains_on_the_visual_modalities(tmp_path, capsys):
+    # SYSU-MM01 / Market-1501 have no descriptions: the teacher says so and drops the text branch
+    from tasks.reid.data import synthetic_split
+    from tasks.reid.module import ReIDDataModule, TeacherModule
+
+    for split, ids in (("train", range(4)), ("val", range(4, 6))):
+        s = synthetic_split(0, ids, {"rgb": (2, 1), "ir": (1, 1), "sketch": (1, 1)}, (64, 32), progress=False)
+        s.captions = {}
+        s.save(tmp_path / f"{split}.npz")
+    dm = ReIDDataModule(str(tmp_path), batch_ids=2, per_id=3, text=True)
+    dm.setup()
+    assert dm.text is False and "no captions" in capsys.readouterr().out
+    batch = next(iter(dm.train_dataloader()))
+    assert "text_ids" not in batch and batch["images"].shape == (6, 3, 64, 32)
+    teacher = TeacherModule(num_classes=dm.num_classes, lora_layers=[5], lora_ranks=[2])
+    loss, items = teacher.task_loss(batch)
+    assert torch.isfinite(loss) and set(items) == {"id", "triplet", "contrastive"}
