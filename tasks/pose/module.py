@@ -23,6 +23,43 @@ def load_pose_model(path: str | Path):
     return model
 
 
+def load_pose_meta(path: str | Path) -> dict:
+    """The ``meta`` a LitePose file was saved with (variant, input size, decoding tag threshold, …)."""
+    return dict(torch.load(path, map_location="cpu", weights_only=True).get("meta") or {})
+
+
+def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_images: int = 128,
+                         batch_size: int = 8) -> tuple[float, dict[float, float]]:
+    """The decoding tag threshold (max tag distance for a joint to join a person) with the best OKS AP on
+    the first ``n_images`` *training* images (letterboxed, no augmentation) — chosen after training, never
+    on the validation split. HigherHRNet fixes it at 1, the push margin, which suits tags trained until
+    people sit ≥ 1 apart; tags trained for a short budget sit closer. Returns (threshold, AP per candidate)."""
+    from tasks.pose.data import PoseDataset, oks_sigmas
+    from tasks.pose.group import batch_coco_results, decode
+    from tasks.pose.metrics import oks_ap
+
+    if not candidates:
+        raise ValueError("tag_thresholds: expected at least one candidate threshold")
+    ids = set(kset.image_ids[:n_images])
+    gt = {**kset.raw, "images": [im for im in kset.raw["images"] if im["id"] in ids],
+          "annotations": [a for a in kset.raw["annotations"] if a["image_id"] in ids]}
+    data = PoseDataset(kset, imgsz, train=False)
+    subset = torch.utils.data.Subset(data, [i for i, image_id in enumerate(data.ids) if image_id in ids])
+    outputs = []
+    model.eval()
+    with torch.no_grad():
+        for batch in torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=0):
+            quarter, half = model(batch["img"].contiguous(memory_format=torch.channels_last))
+            outputs.append((quarter, half, batch["image_id"].tolist(), batch["matrix"].numpy()))
+    ap = {}
+    for thr in candidates:
+        results = [r for quarter, half, image_ids, m in outputs
+                   for r in batch_coco_results(decode(quarter, half, kset.num_joints, tag_threshold=thr), image_ids, m)]
+        ap[thr] = oks_ap(gt, results, oks_sigmas(kset.num_joints))["ap"]
+    best = max(candidates, key=lambda t: (ap[t], t))  # ties: the larger threshold (HigherHRNet's side)
+    return float(best), ap
+
+
 def save_pose_model(path: str | Path, model, **meta) -> None:
     import io
 

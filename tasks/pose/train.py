@@ -18,7 +18,12 @@ OPTIONS = {"epochs": "trainer.max_epochs", "imgsz": "data.imgsz", "batch_size": 
            "warmup_epochs": "model.init_args.warmup_epochs", "val_every": "trainer.check_val_every_n_epoch",
            "seed": "seed_everything", "accelerator": "trainer.accelerator", "devices": "trainer.devices",
            "config": "model.init_args.config", "kernel": "model.init_args.kernel", "fusion": "model.init_args.fusion",
-           "max_rotation": "data.max_rotation", "min_scale": "data.min_scale", "max_scale": "data.max_scale"}
+           "max_rotation": "data.max_rotation", "min_scale": "data.min_scale", "max_scale": "data.max_scale",
+           "ae_type": "model.init_args.ae_type", "push_factor": "model.init_args.push_factor",
+           "pull_factor": "model.init_args.pull_factor"}
+# what the report states of each variant's recipe, read back from the trained modules (not from params.yaml)
+RECIPE = {"model": ("ae_type", "push_factor", "pull_factor", "weight_decay"),
+          "datamodule": ("max_rotation", "min_scale", "max_scale", "sigma", "flip")}
 
 
 def variants(root: str | Path = ".") -> dict[str, dict]:
@@ -28,7 +33,7 @@ def variants(root: str | Path = ".") -> dict[str, dict]:
 def run(variant: str, params: dict, out_dir: str | Path, data_dir: str = "data/pose/prepare/dataset") -> dict:
     from common.training.stage import fit_and_validate
     from tasks.pose.__main__ import main as cli_main
-    from tasks.pose.module import save_pose_model
+    from tasks.pose.module import save_pose_model, select_tag_threshold
 
     specs = variants()
     if variant not in specs:
@@ -41,8 +46,15 @@ def run(variant: str, params: dict, out_dir: str | Path, data_dir: str = "data/p
         cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), CONFIG, overrides, tmp / "logs",
                                         checkpoints_to=runs_dir / "checkpoints")
         model = cli.model.model
-        save_pose_model(tmp / "model.pt", model, variant=variant, imgsz=p["imgsz"])
+        # the decoding tag threshold, chosen on training images (never the validation split)
+        threshold, ap_by_threshold = select_tag_threshold(
+            model, cli.datamodule.train_set.kset, p["imgsz"], p.get("tag_thresholds", [1.0]),
+            p.get("threshold_images", 128))
+        save_pose_model(tmp / "model.pt", model, variant=variant, imgsz=p["imgsz"], tag_threshold=threshold)
         metrics.update({"variant": variant, "imgsz": p["imgsz"], **{k: specs[variant][k] for k in specs[variant]}})
+        metrics["recipe"] = {k: getattr(cli, part).hparams[k] for part, keys in RECIPE.items() for k in keys}
+        metrics["tag_threshold"] = threshold
+        metrics["train_ap_by_tag_threshold"] = {str(t): v for t, v in ap_by_threshold.items()}
         atomic_write_json(tmp / "metrics.json", metrics)
     print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
     return metrics

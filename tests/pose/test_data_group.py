@@ -7,7 +7,7 @@ import torch
 
 from common.data.errors import DataError
 from tasks.pose.data import PoseDataset, flip_index, load_keypoints_json, oks_sigmas, synthesize, CROWDPOSE_JOINTS
-from tasks.pose.group import decode, group_people, refine, to_coco_results
+from tasks.pose.group import decode, group_people, oracle_tags, refine, to_coco_results
 from tasks.pose.metrics import oks_ap
 
 
@@ -103,6 +103,20 @@ def test_grouping_hand_made_example():
     assert b[:2, :2].tolist() == [[30, 6], [31, 15]] and b[2, 2] == 0  # B has no third joint
 
 
+def test_oracle_tags_give_each_pixel_the_nearest_person():
+    """Person 0 has joint 0 at (1, 1), person 1 at (6, 2); only person 1 has joint 1; padded rows are ignored."""
+    k, res = 2, 8
+    joints = np.zeros((1, 3, k, 2), np.int64)
+    joints[0, 0, 0] = (0 * res * res + 1 * res + 1, 1)
+    joints[0, 1, 0] = (0 * res * res + 2 * res + 6, 1)
+    joints[0, 1, 1] = (1 * res * res + 5 * res + 3, 1)
+    tags = oracle_tags(joints, k, res, spacing=3.0)
+    assert tags.shape == (1, k, res, res)
+    assert tags[0, 0, 1, 1] == 0 and tags[0, 0, 0, 2] == 0  # person 0's side
+    assert tags[0, 0, 2, 6] == 3 and tags[0, 0, 7, 7] == 3  # person 1's side
+    assert np.all(tags[0, 1] == 3)  # only person 1 has joint 1
+
+
 def test_decode_maps_back_to_the_original_image():
     """A synthetic network output with one person decodes to its joints in original-image pixels."""
     k = 2
@@ -155,3 +169,35 @@ def test_prepare_reads_a_coco_release(tmp_path):
     rows = [line.split() for f in labels for line in f.read_text().splitlines()]
     assert len(rows) == doc["train"]["people"] and all(len(r) == 5 + 3 * 14 for r in rows)
     assert json.loads((root / "yolo" / "data.yaml").read_text())["kpt_shape"] == [14, 3]
+
+
+class _GroundTruthNet(torch.nn.Module):
+    """Stands in for a trained LitePose: returns each image's target heatmaps and ground-truth tags."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.by_pixels = {}
+        for i in range(len(dataset)):
+            item = dataset[i]
+            res = item["heatmaps_4"].shape[-1]
+            tags = torch.from_numpy(oracle_tags(item["joints"][None].numpy(), 14, res))[0]
+            self.by_pixels[item["img"].numpy().tobytes()] = (torch.cat([item["heatmaps_4"], tags]), item["heatmaps_2"])
+
+    def forward(self, x):
+        outs = [self.by_pixels[img.contiguous().numpy().tobytes()] for img in x]
+        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+
+def test_tag_threshold_is_chosen_on_the_requested_training_images(scenes):
+    """Perfect maps decode perfectly at every candidate threshold: AP 1 on the subset proves the ground truth
+    is restricted to the images decoded (scored against all images it would be lower); ties go to the larger
+    threshold (HigherHRNet's 1)."""
+    from tasks.pose.module import select_tag_threshold
+
+    _, path = scenes
+    kset = load_keypoints_json(path)
+    net = _GroundTruthNet(PoseDataset(kset, 96, train=False))
+    best, ap = select_tag_threshold(net, kset, 96, [0.5, 1.0], n_images=3, batch_size=2)
+    assert set(ap) == {0.5, 1.0} and all(v > 0.9 for v in ap.values()) and best == 1.0
+    with pytest.raises(ValueError, match="at least one"):
+        select_tag_threshold(net, kset, 96, [], n_images=3)
