@@ -18,7 +18,6 @@ diffusers' DDIM scheduler + decoder. Writes ``data/superres/evaluate/{results.js
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,19 +51,6 @@ def run_padded(model, lr: torch.Tensor, scale: int, multiple: int = 2) -> torch.
     if ph or pw:
         lr = torch.nn.functional.pad(lr, (0, pw, 0, ph), mode="reflect")
     return model(lr)[..., : h * scale, : w * scale]
-
-
-def median_latency_ms(fn, x, warmup: int, runs: int) -> float:
-    """Median wall time of ``fn(x)`` (PyTorch under no_grad, or an onnxruntime call) after ``warmup`` calls."""
-    with torch.no_grad():
-        for _ in range(warmup):
-            fn(x)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn(x)
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
 
 
 def _session(path: str, threads: int):
@@ -124,6 +110,7 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
     from tqdm import tqdm
 
     from common.evaluate.profile import hardware
+    from common.evaluate.torch_latency import median_latency_ms
     from tasks.superres import models as M
     from tasks.superres.export import Bicubic, one_step_models
     from tasks.superres.losses import DISTS
@@ -176,18 +163,19 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
     torch.set_num_threads(threads)
     s = int(params["latency_lr_size"])
     x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))
+    x_np = x.numpy()
     warmup, runs = int(params.get("warmup", 3)), int(params.get("runs", 10))
     for name, model in tqdm(list(models.items()), desc="latency", unit="model"):
         heavy = name.startswith("multistep-") and int(name.split("-")[1]) > 10
         r = max(3, runs // 3) if heavy else runs
-        results[name]["latency_ms_torch"] = median_latency_ms(model, x, 1 if heavy else warmup, r)
+        w = 1 if heavy else warmup
+        results[name]["latency_ms_torch"] = median_latency_ms(lambda m=model: m(x), w, r, threads)
         if name in exported and name != "multistep":
             sess = _session(exported[name]["onnx"], threads)
-            results[name]["latency_ms_onnx"] = median_latency_ms(lambda a, s_=sess: s_.run(None, {"lr": a})[0], x.numpy(),
-                                                            1 if heavy else warmup, r)
+            results[name]["latency_ms_onnx"] = median_latency_ms(lambda s_=sess: s_.run(None, {"lr": x_np})[0], w, r)
         elif name.startswith("multistep-"):
             fn = OnnxMultiStep(exported["multistep"]["parts"], threads, int(name.split("-")[1]))
-            results[name]["latency_ms_onnx"] = median_latency_ms(fn, x.numpy(), 1 if heavy else warmup, r)
+            results[name]["latency_ms_onnx"] = median_latency_ms(lambda f=fn: f(x_np), w, r)
         else:  # an ablation of D^3SR: the same deployed graph (see export.py)
             results[name]["latency_ms_onnx"] = None
         # the deployed latency (the paper's "s / image"): ONNX where the model has its own graph

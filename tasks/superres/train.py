@@ -5,17 +5,17 @@ the profile's schedule from ``params.yaml``) followed by validation:
 * ``diffusion`` → ``data/superres/train/diffusion``: the multi-step latent diffusion SR model;
 * ``features`` → ``data/superres/train/features``: the network behind the DISTS-style loss;
 * ``one_step`` → ``data/superres/train/one_step/<variant>``: D^3SR and its ablations (the variants of
-  ``params.yaml``, e.g. ``d3sr``, ``dists_only`` (edge term off), ``fixed_t`` (discriminator at one t));
+  ``params.yaml``: ``d3sr``, ``dists_only`` (edge term off), ``fixed_t`` (discriminator at one t) and
+  ``mse_only`` (the same generator on its MSE term alone: how much PSNR a learned model finds at this budget));
 * ``one_step_kd`` → ``data/superres/train/one_step_kd``: the one-step model distilled from the multi-step one.
 
 Each output holds ``model.pt`` (``edgerepro.superres.v1``), ``metrics.json`` and ``logs/metrics.csv``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.io import atomic_dir, atomic_write_json
 
 ROOT = Path("data/superres/train")
 CONFIGS = {"autoencoder": "autoencoder.yaml", "diffusion": "diffusion.yaml", "features": "features.yaml",
@@ -75,6 +75,8 @@ def train_one(name: str, p: dict, out_dir: Path, data_dir: str, label: str | Non
 
 
 def run(name: str, params: dict, data_dir: str = "data/superres/prepare/dataset", out: str | None = None) -> dict:
+    from common.training.variants import train_variants
+
     if name not in CONFIGS:
         raise SystemExit(f"unknown network {name!r}; expected one of {sorted(CONFIGS)}")
     p = {**params.get("common_train", {}), **{k: v for k, v in params.items() if k in ("scale", "seed")},
@@ -82,22 +84,15 @@ def run(name: str, params: dict, data_dir: str = "data/superres/prepare/dataset"
     if name != "one_step":
         return train_one(name, p, Path(out or ROOT / name), data_dir)
     variants = p.pop("variants", None) or {"d3sr": {}}
-    root = Path(out or ROOT / "one_step")
-    results = {}
-    with atomic_dir(root) as tmp:  # all variants or none: a half-trained set never reaches evaluation
-        for variant, settings in variants.items():
-            results[variant] = train_one(name, {**p, **(settings or {})}, tmp / variant, data_dir, label=variant)
-    return results
+    # all variants or none: a half-trained set never reaches evaluation
+    return train_variants(out or ROOT / "one_step", variants, p,
+                          lambda settings, out_dir, label: train_one(name, settings, out_dir, data_dir, label))
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.superres.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(CONFIGS))
-    ap.add_argument("--out", help="output directory (default: data/superres/train/<name>)")
-    ap.add_argument("--data", default="data/superres/prepare/dataset")
-    args = ap.parse_args(argv)
-    run(args.name, stage_params("superres", "train"), args.data, args.out)
+    from common.training.variants import stage_main
+
+    stage_main("superres", __doc__, list(CONFIGS), run, argv)
 
 
 if __name__ == "__main__":

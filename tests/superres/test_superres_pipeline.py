@@ -14,8 +14,8 @@ def test_dvc_repro_tiny_superres_end_to_end(tiny_repo, startup_seconds):
         assert f"tasks/superres/dvc.yaml:{stage}" in log
     res = json.loads((tiny_repo / "data/superres/evaluate/results.json").read_text())
     doc = json.loads((tiny_repo / "reports/superres.json").read_text())
-    expected = {"bicubic", "multistep-8", "multistep-2", "multistep-1", "d3sr", "dists_only", "fixed_t", "one_step_kd",
-                "autoencoder", "autoencoder_bicubic"}
+    expected = {"bicubic", "multistep-8", "multistep-2", "multistep-1", "d3sr", "dists_only", "fixed_t", "mse_only",
+                "one_step_kd", "autoencoder", "autoencoder_bicubic"}
     assert set(doc["variants"]) == expected
     for name, v in doc["variants"].items():
         assert v["psnr"] == res["models"][name]["psnr"] and 5 < v["psnr"] < 60
@@ -27,9 +27,12 @@ def test_dvc_repro_tiny_superres_end_to_end(tiny_repo, startup_seconds):
     # the multi-step model calls its UNet 8 times, the one-step model once
     assert doc["variants"]["multistep-8"]["latency_ms_onnx"] > 2 * doc["variants"]["d3sr"]["latency_ms_onnx"]
     train = res["train"]
-    assert {"autoencoder", "diffusion", "features", "d3sr", "dists_only", "fixed_t", "one_step_kd"} <= set(train)
+    assert {"autoencoder", "diffusion", "features", "d3sr", "dists_only", "fixed_t", "mse_only", "one_step_kd"} <= set(train)
     assert train["d3sr"]["settings"]["edge_weight"] > 0 and train["dists_only"]["settings"]["edge_weight"] == 0
     assert train["fixed_t"]["settings"]["disc_timesteps"] == "fixed" and train["one_step_kd"]["settings"]["kd"]
+    mse = train["mse_only"]["settings"]
+    assert mse["dists_weight"] == 0 and mse["adv_weight"] == 0 and "discriminator_params" not in train["mse_only"]
+    assert "perceptual_psnr_cost" in doc["derived"] and "MSE term alone" in (tiny_repo / "reports/superres.md").read_text()
     assert train["d3sr"]["trainable_params"] < train["d3sr"]["params"] / 5  # LoRA only
     verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
     assert set(verdicts) == {"one_step_speedup", "fewer_params", "d3sr_vs_kd_perceptual", "ea_dists_edges",
