@@ -111,7 +111,7 @@ def findings(v: dict[str, dict], derived: dict, doc: dict) -> list[str]:
             text += " The autoencoder is not the bottleneck at this profile."
             if "mse_only" in v:
                 m = v["mse_only"]
-                gain, cost = m["psnr"] - bic["psnr"], m["psnr"] - d["psnr"]
+                gain, cost = derived["mse_only_psnr_gain_vs_bicubic"], derived["perceptual_psnr_cost"]
                 text += (f" The same generator trained on its MSE term alone (`mse_only`, same steps) reaches "
                          f"{m['psnr']:.2f} dB ({gain:+.2f} dB vs bicubic) at DISTS* {m['dists']:.4f}: adding EA-DISTS "
                          f"and the latent GAN costs {cost:.2f} dB of PSNR and buys DISTS* {m['dists']:.4f} → "
