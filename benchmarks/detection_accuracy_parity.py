@@ -45,7 +45,7 @@ def main() -> None:
     import torch
 
     from tasks.detection.__main__ import main as cli_main
-    from tasks.detection.yolo import ultralytics_train
+    from common.adapters.ultralytics import ultralytics_train
 
     res = {}
     with tempfile.TemporaryDirectory() as tmp:

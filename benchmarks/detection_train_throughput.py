@@ -47,7 +47,7 @@ def ours(data_dir: Path, args, tmp: Path, workers: int, threads: int) -> float:
 
 
 def theirs(data_dir: Path, args, tmp: Path) -> float:
-    from tasks.detection.yolo import ultralytics_train
+    from common.adapters.ultralytics import ultralytics_train
 
     stamps: list[float] = []
 

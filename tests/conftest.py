@@ -1,6 +1,7 @@
 """Shared fixtures. Tests never download anything: ultralytics runs offline with its config dir in the repo."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -30,7 +31,8 @@ def copy_repo(dest: Path, profile: str = "tiny") -> Path:
     for f in files:
         src = ROOT / f
         # generated results stay behind (benchmarks' JSONs are inputs of `tables`, so they come along)
-        generated = f.startswith(("data/", "reports/")) and not f.startswith("reports/benchmarks/")
+        generated = (f.startswith(("data/", "reports/")) and not f.startswith("reports/benchmarks/")
+                     and not (f.startswith("data/") and f.endswith("/raw/README.md")))
         if not src.is_file() or generated or f.endswith("dvc.lock"):
             continue
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +45,12 @@ def copy_repo(dest: Path, profile: str = "tiny") -> Path:
 @pytest.fixture
 def tiny_repo(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def module_repo(tmp_path_factory) -> Path:
+    """A working copy shared by one test module's tests (a test that edits a file restores it)."""
+    return copy_repo(tmp_path_factory.mktemp("module") / "repo")
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +96,63 @@ def assert_tiny_pipeline_time(first: float, startup: float, what: str) -> None:
     assert first < limit, (f"tiny {what} pipeline took {first:.0f} s = {first / startup:.1f} interpreter starts "
                            f"({startup:.1f} s each here); acceptance: < {TINY_PIPELINE_STARTS:.0f} starts "
                            f"(90 s at 6 s per start)")
+
+
+def run_stage(repo: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python -m <args>`` in ``repo`` with the project's interpreter (a stage, its --help or --check)."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=repo, env=venv_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_damaged_model_files_named(load, good: Path, tmp_path: Path) -> None:
+    """``load(path)`` of a truncated (first half of ``good``) and of an empty model file stops with the path and
+    "truncated or not a model file"."""
+    from common.modelfile import ModelFileError
+
+    data = Path(good).read_bytes()
+    for name, content in (("truncated.pt", data[: len(data) // 2]), ("empty.pt", b"")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ModelFileError, match="truncated or not a model file") as e:
+            load(path)
+        assert str(path) in str(e.value)
+
+
+@contextlib.contextmanager
+def edited_params(repo: Path, task: str, old: str, new: str, after: str = ""):
+    """``tasks/<task>/params.yaml`` in ``repo`` with the first ``old`` (after the first ``after``: e.g. the tiny
+    profile's section) replaced by ``new``, restored on exit; yields the 1-based line where ``new`` starts."""
+    params = repo / "tasks" / task / "params.yaml"
+    text = params.read_text()
+    assert after in text, f"{after!r} not in {params}"
+    start = text.index(after) + len(after)
+    assert old in text[start:], f"{old!r} not in {params} after {after!r}"
+    at = text.index(old, start)
+    params.write_text(text[:at] + new + text[at + len(old):])
+    try:
+        yield text[:at].count("\n") + 1
+    finally:
+        params.write_text(text)
+
+
+def run_with_params(repo: Path, task: str, old: str, new: str, *args: str, after: str = "",
+                    timeout: int = 120) -> subprocess.CompletedProcess:
+    """``run_stage(repo, *args)`` with ``tasks/<task>/params.yaml`` edited as ``edited_params`` does."""
+    with edited_params(repo, task, old, new, after):
+        return run_stage(repo, *args, timeout=timeout)
+
+
+def assert_misspelt_key_refused(repo: Path, task: str, old: str, new: str, stage: list[str], where: str,
+                                hint: str, after: str = "") -> subprocess.CompletedProcess:
+    """Misspell a key (``old`` -> ``new``, see ``edited_params``) and run ``python -m <stage>``: it exits with 2 and
+    names the file and line of the key, its section path ``where`` (in backquotes) and the suggestion ``hint``,
+    before any work (nothing written under ``data/<task>/`` but the user's ``raw/`` folder)."""
+    with edited_params(repo, task, old, new, after) as line:
+        out = run_stage(repo, *stage)
+    assert out.returncode == 2, out.stderr
+    assert f"tasks/{task}/params.yaml:{line}: {where}: unknown key" in out.stderr, out.stderr
+    assert hint in out.stderr, out.stderr
+    data = repo / "data" / task
+    written = sorted(p.name for p in data.iterdir() if p.name != "raw") if data.is_dir() else []
+    assert written == [], f"refused after writing {written} under {data}"
+    return out

@@ -53,7 +53,8 @@ def stages():
             yield dvc_file, name, st.get("do", st)  # a foreach stage: its template
 
 
-@pytest.mark.parametrize("dvc_file, name, stage", list(stages()), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize("dvc_file, name, stage", list(stages()),
+                         ids=[f"{f.parent.name if f.parent != ROOT else 'root'}:{n}" for f, n, _ in stages()])
 def test_stage_deps_cover_imported_code(dvc_file, name, stage):
     cmd = stage["cmd"].split()
     assert cmd[:2] == ["python", "-m"], f"{name}: stage cmd should be one `python -m …` call"
@@ -72,3 +73,72 @@ def test_stage_deps_cover_imported_code(dvc_file, name, stage):
         for d in deps:  # a directory dep must not contain DVC's own files, which change on every run
             if d.is_dir():
                 assert not list(d.rglob("dvc.lock")) and not list(d.rglob("dvc.yaml")), f"{name}: dep {d} holds dvc files"
+
+
+def code_deps(entry: Path) -> list[str]:
+    """The repository files a stage entry module imports (transitively), as deps paths."""
+    files = closure(entry)
+    for parent in entry.parents:  # `python -m tasks.<task>.<stage>` runs the packages' __init__ first
+        if parent == ROOT:
+            break
+        if (parent / "__init__.py").is_file():
+            files.add(parent / "__init__.py")
+    return sorted(str(f.relative_to(ROOT)) for f in files)
+
+
+def fix(paths: list[Path]) -> None:
+    """Rewrite the code part of every stage's deps (files under common/ and tasks/ ending in .py) from its imports,
+    keeping its other deps (data, configs) and the file's comments: ``python -m tests.test_dvc_deps --fix``."""
+    from ruamel.yaml import YAML
+
+    y = YAML()
+    y.width = 120
+    for dvc_file in paths:
+        doc = y.load(dvc_file.read_text())
+        for name, st in doc["stages"].items():
+            st = st.get("do", st)
+            cmd = st["cmd"].split()
+            entry = module_file(cmd[2])
+            wdir = (dvc_file.parent / st.get("wdir", ".")).resolve()
+            keep = [d for d in st["deps"] if not (str(d).endswith(".py") and str(d).split("/")[0] in ("common", "tasks"))
+                    and not (str(d).startswith("tasks/") and "/configs/" in str(d))]  # configs are params
+            configs = [d for d in st["deps"] if str(d).startswith("tasks/") and "/configs/" in str(d)]
+            if configs:
+                params = st.setdefault("params", [])
+                have = {next(iter(x)) for x in params if isinstance(x, dict)}
+                for c in configs:
+                    if c not in have:
+                        params.append({c: None})
+            code = [str((ROOT / c).relative_to(wdir)) if wdir != ROOT else c for c in code_deps(entry)]
+            st["deps"].clear()
+            st["deps"].extend(code + keep)
+        with open(dvc_file, "w") as f:
+            y.dump(doc, f)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--fix" in sys.argv:
+        fix([ROOT / "dvc.yaml", *sorted((ROOT / "tasks").glob("*/dvc.yaml"))] if len(sys.argv) == 2
+            else [Path(a).resolve() for a in sys.argv[1:] if a != "--fix"])
+
+
+@pytest.mark.parametrize("dvc_file", sorted((ROOT / "tasks").glob("*/dvc.yaml")), ids=lambda p: p.parent.name)
+def test_prepare_depends_on_the_raw_folder(dvc_file):
+    """A user's dataset (profile full) lives in data/<task>/raw: editing an annotation there must rerun prepare."""
+    task = dvc_file.parent.name
+    st = yaml.safe_load(dvc_file.read_text())["stages"]["prepare"]
+    assert f"data/{task}/raw" in st["deps"], f"{dvc_file.relative_to(ROOT)}: prepare must depend on data/{task}/raw"
+    assert (ROOT / "data" / task / "raw" / "README.md").is_file()
+
+
+def test_a_changed_raw_file_makes_prepare_stale(tiny_repo):
+    from tests.conftest import dvc
+
+    dvc(tiny_repo, "repro", "tasks/detection/dvc.yaml:prepare")
+    assert "changed" not in dvc(tiny_repo, "status", "tasks/detection/dvc.yaml:prepare")
+    ann = tiny_repo / "data/detection/raw/VisDrone2019-DET-val/annotations/0000001.txt"
+    ann.parent.mkdir(parents=True)
+    ann.write_text("10,20,40,10,1,4,0,0\n")
+    assert "changed deps" in dvc(tiny_repo, "status", "tasks/detection/dvc.yaml:prepare")

@@ -8,11 +8,10 @@
 * ``latency_ms``: onnxruntime CPU latency, batch 1, p50/p90 over ``runs`` timed runs after ``warmup``
   runs, for each thread count (intra-op threads, sequential execution);
 * ``peak_mem_mb``: peak resident memory added by loading and running the ONNX session, measured in a
-  fresh process so one variant's allocations do not hide another's.
+  fresh process so one variant's allocations do not hide another's (:mod:`common.evaluate.measure`).
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import platform
 import time
 from pathlib import Path
@@ -35,50 +34,44 @@ def count_gflops(model: nn.Module, sample: torch.Tensor) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def _latency_worker(onnx_path: str, shape: list[int], threads: list[int], warmup: int, runs: int, q) -> None:
-    try:
-        import resource
+def _latency(onnx_path: str, shape: list[int], threads: list[int], warmup: int, runs: int) -> dict:
+    """Runs in the measuring process (:func:`common.evaluate.measure.run_measured`)."""
+    import onnxruntime as ort
 
-        import onnxruntime as ort
-        import psutil
-
-        rss0 = psutil.Process().memory_info().rss
-        x = np.random.default_rng(0).random(shape, dtype=np.float32)
-        out = {}
-        for n in threads:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = n
-            so.inter_op_num_threads = 1
-            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
-            name = sess.get_inputs()[0].name
-            for _ in range(warmup):
-                sess.run(None, {name: x})
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                sess.run(None, {name: x})
-                times.append((time.perf_counter() - t0) * 1e3)
-            out[str(n)] = {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90)),
-                           "mean": float(np.mean(times)), "runs": runs}
-            del sess
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-        q.put({"latency_ms": out, "peak_mem_mb": max(peak - rss0, 0) / 2**20})
-    except Exception as e:  # report to the parent rather than dying silently
-        q.put({"error": f"{type(e).__name__}: {e}"})
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    out = {}
+    for n in threads:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = n
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        for _ in range(warmup):
+            sess.run(None, {name: x})
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            sess.run(None, {name: x})
+            times.append((time.perf_counter() - t0) * 1e3)
+        out[str(n)] = {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90)),
+                       "mean": float(np.mean(times)), "runs": runs}
+        del sess
+    return out
 
 
 def onnx_latency(onnx_path: str | Path, input_shape: list[int], threads: tuple[int, ...] = (1, 2),
                  warmup: int = 10, runs: int = 50) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_latency_worker, args=(str(onnx_path), list(input_shape), list(threads), warmup, runs, q))
-    p.start()
-    res = q.get()
-    p.join()
-    if "error" in res:
-        raise RuntimeError(f"{onnx_path}: latency measurement failed: {res['error']}")
-    return res
+    """``{"latency_ms": {threads: {p50, p90, mean, runs}}, "peak_mem_mb"}`` of an ONNX model, measured in a fresh
+    process (``peak_mem_mb``: what loading and running the sessions added to it, onnxruntime's import aside)."""
+    from common.evaluate.measure import run_measured
+
+    try:
+        m = run_measured(_latency, str(onnx_path), list(input_shape), list(threads), warmup, runs,
+                         imports=("onnxruntime",))
+    except Exception as e:  # noqa: BLE001 - the file and the cause
+        raise RuntimeError(f"{onnx_path}: latency measurement failed: {type(e).__name__}: {e}") from e
+    return {"latency_ms": m.result, "peak_mem_mb": m.added_mb}
 
 
 def hardware() -> dict:

@@ -11,7 +11,7 @@
 * a linear learning-rate decay to ``lr_final_factor`` over the epochs, linear warm-up of lr and
   momentum, accumulation of gradients up to a nominal batch (ramped during warm-up), and gradient
   clipping by norm. These are the schedule details of ultralytics' trainer, which a port must keep to
-  reach the same accuracy (see ``../shared/style.md``). They are written here, not imported, because
+  reach the same accuracy (ultralytics' ``BaseTrainer._do_train``). They are written here, not imported, because
   Lightning has no per-iteration accumulation ramp and ``common`` must not depend on a task's library.
 
 Manual optimisation is used so that ``trainer.global_step`` counts real optimizer steps (weight
@@ -218,7 +218,28 @@ class TaskModule(L.LightningModule):
             g["lr"] = g["initial_lr"] * factor
 
     def on_fit_start(self) -> None:
-        self._last_opt_step = -1
+        self._last_opt_step = getattr(self, "_restored_opt_step", -1)
+
+    # Resume (common.training.stage): the accumulation counter and the gradients accumulated since the last
+    # optimizer step travel with the checkpoint, so a run resumed at an epoch boundary steps exactly where an
+    # uninterrupted one would (accumulation windows span epochs).
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["edgerepro_last_opt_step"] = self._last_opt_step
+        checkpoint["edgerepro_grads"] = {n: q.grad.detach().cpu() for n, q in self.named_parameters()
+                                         if q.grad is not None}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._restored_opt_step = int(checkpoint.get("edgerepro_last_opt_step", -1))
+        self._restored_grads = checkpoint.get("edgerepro_grads") or {}
+
+    def on_train_start(self) -> None:
+        grads = getattr(self, "_restored_grads", None)
+        if grads:
+            params = dict(self.named_parameters())
+            for n, g in grads.items():
+                if n in params:
+                    params[n].grad = g.to(params[n].device, params[n].dtype)
+            self._restored_grads = {}
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         opt = self.optimizers()

@@ -1,6 +1,6 @@
-"""Stage ``cwd_sweep``: the CWD loss weight as an ablation. Re-runs the ``distill`` stage's recipe (same
-pruned model, teacher, epochs and T) with each weight in ``<profile>.cwd_sweep.weights`` and keeps the
-Lightning validation metrics (PyTorch, EMA weights) and logs — the same measure ``finetune`` and
+"""Stage ``cwd_sweep``: the CWD loss weight as an ablation. Re-runs the ``distill`` stage's recipe (section
+``distill``: same pruned model, teacher, epochs and T) with each weight in ``<profile>.cwd_sweep.weights`` and
+keeps the Lightning validation metrics (PyTorch, EMA weights) and logs — the same measure ``finetune`` and
 ``distill`` record in their ``metrics.json`` — so the report can show how the CWD-vs-fine-tune verdict
 depends on the one setting the paper does not publish. Models are not kept (they are not exported).
 
@@ -9,43 +9,51 @@ Writes ``data/detection/cwd_sweep/{sweep.json, w<weight>/{metrics.json, logs/}}`
 """
 from __future__ import annotations
 
-import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.stage import Field, StageId, StageParams, load_params, main
 
 
-def run(params: dict, weights: list[float], out_dir: str | Path) -> dict:
-    from tasks.detection.train import run as train_run
+class Params(StageParams):
+    weights: list[float] = Field(min_length=1, description="CWD weights to train distill's recipe with (each > 0)")
 
+    def model_post_init(self, _) -> None:
+        if any(w <= 0 for w in self.weights):
+            raise ValueError(f"every CWD weight must be > 0, got {self.weights}")
+
+
+def run(params: Params, out_dir: Path) -> dict:
+    import shutil
+    import tempfile
+
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import clear_scratch
+    from tasks.detection.train import Params as TrainParams
+    from tasks.detection.train import train
+
+    distill = load_params(TrainParams, StageId("detection", "distill"))
+    model_args = distill.config.model.get("init_args", {})
     sweep = {}
     with atomic_dir(out_dir) as tmp:
-        for w in weights:
+        for w in params.weights:
             name = f"w{w:g}"
+            run_params = distill.model_copy(update={"config": distill.config.merged(
+                {"model": {"init_args": {"cwd_weight": float(w)}}})})
             scratch = Path(tempfile.mkdtemp(prefix="edgerepro-cwd-sweep-"))
             try:
-                metrics = train_run("distill", {**params, "cwd_weight": float(w)}, scratch / name)
+                metrics = train("distill", run_params, scratch / name, label=f"cwd_sweep.{name}", clear=False)
                 shutil.copytree(scratch / name / "logs", tmp / name / "logs")
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             metrics["cwd_weight"] = float(w)
             atomic_write_json(tmp / name / "metrics.json", metrics)
             sweep[name] = {k: metrics.get(k) for k in ("cwd_weight", "val/map50", "val/map50_95", "train_seconds")}
-        doc = {"distill_cwd_weight": params.get("cwd_weight"), "cwd_tau": params.get("cwd_tau"), "runs": sweep}
+        doc = {"distill_cwd_weight": model_args.get("cwd_weight"), "cwd_tau": model_args.get("cwd_tau"), "runs": sweep}
         atomic_write_json(tmp / "sweep.json", doc)
+    clear_scratch(StageId("detection", "cwd_sweep"))
     print(doc)
     return doc
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.detection.cwd_sweep", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/detection/cwd_sweep")
-    args = ap.parse_args(argv)
-    run(stage_params("detection", "distill"), stage_params("detection", "cwd_sweep")["weights"], args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -9,9 +9,7 @@ Layout written by ``prepare`` (ultralytics' convention)::
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +20,11 @@ from common.data.images import image_size, list_images
 from common.data.synthetic import add_clutter_lines, add_sensor_noise, item_rng, textured_background
 from common.data.yolo import format_yolo_line, validate_yolo_split, xywh_pixels_to_yolo
 from common.io import atomic_write_text, read_yaml
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the heavy modules load inside the functions
+    import torch
 
 VISDRONE_CLASSES = ("pedestrian", "people", "bicycle", "car", "van", "truck", "tricycle", "awning-tricycle",
                     "bus", "motor")
@@ -219,24 +222,6 @@ def read_names(root: Path) -> dict[int, str]:
     return dict(enumerate(names)) if isinstance(names, list) else {int(k): v for k, v in names.items()}
 
 
-def make_view(root: Path, splits: tuple[str, ...]) -> Path:
-    """A scratch tree of symlinks to the dataset's files.
-
-    ultralytics writes a ``labels/<split>.cache`` file beside the labels; pointing it at this view keeps
-    the DVC-tracked dataset (and a user's raw data) untouched.
-    """
-    view = Path(tempfile.mkdtemp(prefix="edgerepro-yolo-view-"))
-    for split in splits:
-        for kind in ("images", "labels"):
-            src = root / kind / split
-            dst = view / kind / split
-            dst.mkdir(parents=True)
-            if src.is_dir():
-                for f in src.iterdir():
-                    os.symlink(f.resolve(), dst / f.name)
-    return view
-
-
 class DetectionDataModule(L.LightningDataModule):
     """YOLO-format dataset through ultralytics' ``YOLODataset`` (mosaic and the rest of its augmentation),
     validated up front so a corrupt image or label fails with its file name.
@@ -272,7 +257,7 @@ class DetectionDataModule(L.LightningDataModule):
         return len(self.names)
 
     def hyp(self):
-        from tasks.detection.yolo import train_cfg
+        from common.adapters.ultralytics import train_cfg
 
         return train_cfg(imgsz=self.imgsz, batch=self.batch_size, workers=self.workers, **self.hyp_overrides)
 
@@ -283,8 +268,10 @@ class DetectionDataModule(L.LightningDataModule):
         self.names = read_names(root)
         for split in ("train", "val"):
             validate_yolo_split(root / "images" / split, self.nc, check_images=self.validate_images)
+        from common.adapters.ultralytics import make_view
+
         self._view = make_view(root, ("train", "val"))
-        from tasks.detection.yolo import build_dataset
+        from common.adapters.ultralytics import build_dataset
 
         hyp = self.hyp()
         self._train = build_dataset(self._view / "images" / "train", self.names, self.imgsz, self.batch_size, True, hyp)
@@ -294,6 +281,22 @@ class DetectionDataModule(L.LightningDataModule):
         if self._view is not None:
             shutil.rmtree(self._view, ignore_errors=True)
             self._view = None
+
+    def state_dict(self) -> dict:
+        """Saved with every checkpoint: ultralytics' mosaic draws its partner images from the dataset's buffer of
+        recently loaded images, which a resumed run must start from (with ``workers > 0`` each epoch's worker
+        copies start empty anyway)."""
+        return {"buffer": [int(i) for i in self._train.buffer]} if self._train is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self._train is None or "buffer" not in state:
+            return
+        ds = self._train
+        for j in list(ds.buffer):
+            ds.ims[j], ds.im_hw0[j], ds.im_hw[j] = None, None, None
+        ds.buffer.clear()
+        for j in state["buffer"]:  # reloading appends each index again, in order, and caches the image
+            ds.load_image(j)
 
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         """ultralytics' ``close_mosaic``: no mosaic/mixup in the last N epochs (workers are re-created
@@ -306,7 +309,7 @@ class DetectionDataModule(L.LightningDataModule):
         import torch
         from torch.utils.data import DataLoader
 
-        from tasks.detection.yolo import seed_worker
+        from common.adapters.ultralytics import seed_worker
 
         g = torch.Generator()
         g.manual_seed(torch.initial_seed() % 2**63)
@@ -332,10 +335,12 @@ def letterboxed_images(data_dir: str | Path, split: str, imgsz: int, n: int) -> 
     (no augmentation), as float (n, 3, imgsz, imgsz) in [0, 1]: export checks and INT8 calibration."""
     import torch
 
-    from tasks.detection.yolo import build_dataset, train_cfg
+    from common.adapters.ultralytics import build_dataset, train_cfg
 
     root = require_dir(Path(data_dir), "detection dataset (run `dvc repro tasks/detection` or prepare)")
     names = read_names(root)
+    from common.adapters.ultralytics import make_view
+
     view = make_view(root, (split,))
     try:
         ds = build_dataset(view / "images" / split, names, imgsz, n, False, train_cfg(imgsz=imgsz))

@@ -6,23 +6,29 @@ Writes ``data/detection/evaluate/{<variant>.json, metrics.json}``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
+from common.stage import Field, StageParams, main
 
-from common.evaluate.profile import hardware, profile_variant
-from common.io import atomic_dir, atomic_write_json, read_json, stage_params
+EXPORT_DIR = "data/detection/export"
+DATA_DIR = "data/detection/prepare/dataset"
+
+
+class Params(StageParams):
+    warmup: int = Field(10, ge=0, description="untimed runs before timing")
+    runs: int = Field(50, ge=1, description="timed runs per thread count")
+    threads: list[int] = Field([1, 2], min_length=1, description="onnxruntime intra-op thread counts to time")
 
 
 def val_map(predict, data_dir: str | Path, imgsz: int, batch_size: int = 8, desc: str = "mAP") -> dict:
     """COCO mAP50 / mAP50-95 on the validation split of ``predict(images) -> (B, 4 + nc, anchors)`` raw
     YOLO predictions, after ultralytics NMS. Used for ONNX models here and for PyTorch models in benchmarks."""
+    import torch
+    from tqdm import tqdm
+
     from tasks.detection.data import DetectionDataModule
     from tasks.detection.module import detections_to_preds, new_map_metric, targets_from_batch
-    from tasks.detection.yolo import nms
+    from common.adapters.ultralytics import nms
 
     dm = DetectionDataModule(str(data_dir), imgsz=imgsz, batch_size=batch_size, workers=0, validate_images=False)
     dm.setup("validate")
@@ -40,6 +46,7 @@ def val_map(predict, data_dir: str | Path, imgsz: int, batch_size: int = 8, desc
 
 def onnx_map(onnx_path: str | Path, data_dir: str | Path, imgsz: int) -> dict:
     import onnxruntime as ort
+    import torch
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
@@ -47,11 +54,16 @@ def onnx_map(onnx_path: str | Path, data_dir: str | Path, imgsz: int) -> dict:
                    desc=f"mAP {Path(onnx_path).name}")
 
 
-def run(params: dict, out_dir: str | Path, export_dir: str | Path, data_dir: str | Path) -> dict:
-    from tasks.detection.yolo import load_model
+def run(params: Params, out_dir: Path, export_dir: str | Path = EXPORT_DIR, data_dir: str | Path = DATA_DIR) -> dict:
+    import numpy as np
 
+    from common.adapters.ultralytics import load_model
+    from common.evaluate.profile import hardware, profile_variant
+    from common.io import atomic_dir, atomic_write_json, read_json
+
+    np.random.seed(params.seed)
     manifest = read_json(Path(export_dir) / "manifest.json")
-    imgsz = params["imgsz"]
+    imgsz = int(next(iter(manifest.values()))["imgsz"])
     summary = {"hardware": hardware(), "imgsz": imgsz, "variants": {}}
     with atomic_dir(out_dir) as tmp:
         for name, entry in manifest.items():
@@ -60,8 +72,8 @@ def run(params: dict, out_dir: str | Path, export_dir: str | Path, data_dir: str
                    "max_abs_diff_export": entry.get("max_abs_diff")}  # INT8 is judged by its mAP, not by a diff
             rec.update(onnx_map(onnx_path, data_dir, imgsz))
             model = load_model(entry["model"])
-            rec.update(profile_variant(model, onnx_path, [1, 3, imgsz, imgsz], threads=tuple(params["threads"]),
-                                       warmup=params["warmup"], runs=params["runs"]))
+            rec.update(profile_variant(model, onnx_path, [1, 3, imgsz, imgsz], threads=tuple(params.threads),
+                                       warmup=params.warmup, runs=params.runs))
             rec["params_m"] = rec["params"] / 1e6
             for t, lat in rec["latency_ms"].items():
                 rec[f"latency_ms_t{t}"] = lat["p50"]
@@ -73,15 +85,5 @@ def run(params: dict, out_dir: str | Path, export_dir: str | Path, data_dir: str
     return summary
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.detection.evaluate", description=__doc__)
-    ap.add_argument("--out", default="data/detection/evaluate")
-    ap.add_argument("--export", default="data/detection/export")
-    ap.add_argument("--data", default="data/detection/prepare/dataset")
-    args = ap.parse_args(argv)
-    np.random.seed(0)
-    run(stage_params("detection", "evaluate"), args.out, args.export, args.data)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -59,7 +59,7 @@ class DetectionModule(TaskModule):
         recipe.setdefault("nominal_batch_size", 64)
         super().__init__(**recipe)
         self.save_hyperparameters(ignore=["optimizer"])
-        from tasks.detection import yolo
+        from common.adapters import ultralytics as yolo
 
         self.model = yolo.load_model(init_weights) if init_weights else yolo.build_model(model_cfg, nc)
         yolo.freeze_dfl(self.model)
@@ -84,7 +84,7 @@ class DetectionModule(TaskModule):
     # ---------------------------------------------------------------- loss
     @property
     def criterion(self):
-        from tasks.detection.yolo import detection_loss
+        from common.adapters.ultralytics import detection_loss
 
         if self._criterion is None or self._criterion.device != self.device:
             self._criterion = detection_loss(self.model)
@@ -130,7 +130,7 @@ class DetectionModule(TaskModule):
 
     # ---------------------------------------------------------------- evaluation
     def predict_detections(self, images: torch.Tensor) -> list[torch.Tensor]:
-        from tasks.detection.yolo import nms
+        from common.adapters.ultralytics import nms
 
         out = self.model(images)
         out = out[0] if isinstance(out, (tuple, list)) else out

@@ -1,5 +1,6 @@
 """Training stages of the detection pipeline, all through LightningCLI with the teacher's recipe
-(``configs/teacher.yaml``) plus a stage config layered on top:
+(``configs/teacher.yaml``) plus a stage config layered on top, plus the profile's ``config`` from
+``params.yaml`` (epochs, batch, image size, devices …) on top of both:
 
 =============== ============================== ===================================================
 stage           configs                        starts from / adds
@@ -12,15 +13,16 @@ distill         teacher.yaml + distill.yaml    the pruned model; + CWD from the 
 
 ``python -m tasks.detection.train <stage>`` reads section ``<profile>.<stage>`` of
 ``tasks/detection/params.yaml`` and writes ``data/detection/<stage>/{model.pt, metrics.json, logs/}``
-(``sparse_train`` adds ``gamma.json`` and ``gamma_hist.png``). Checkpoints for ``--ckpt_path`` resume go
-to ``data/detection/runs/<stage>`` (not DVC-tracked).
+(``sparse_train`` adds ``gamma.json`` and ``gamma_hist.png``). An interrupted stage resumes from its last
+epoch when rerun (checkpoints in ``data/detection/.resume/<stage>/``, removed when it completes).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Literal
 
-from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, stage_params
+from common.stage import Field, StageId, StageParams, main
+from common.training.config import LightningConfig
 
 CONFIGS = Path("tasks/detection/configs")
 DATA = "data/detection"
@@ -32,34 +34,25 @@ STAGES = {
     "distill": {"configs": ["teacher.yaml", "distill.yaml"], "init": f"{DATA}/prune/model.pt",
                 "teacher": f"{DATA}/train_teacher/model.pt"},
 }
-# stage param → LightningCLI option
-OPTIONS = {
-    "epochs": "trainer.max_epochs", "imgsz": "data.imgsz", "batch_size": "data.batch_size",
-    "workers": "data.workers", "close_mosaic": "data.close_mosaic", "model_cfg": "model.init_args.model_cfg",
-    "warmup_epochs": "model.init_args.warmup_epochs", "nominal_batch_size": "model.init_args.nominal_batch_size",
-    "lr": "model.init_args.optimizer.init_args.lr", "cwd_tau": "model.init_args.cwd_tau",
-    "cwd_weight": "model.init_args.cwd_weight", "seed": "seed_everything",
-    "accelerator": "trainer.accelerator", "devices": "trainer.devices", "num_nodes": "trainer.num_nodes",
-    "strategy": "trainer.strategy", "precision": "trainer.precision",
-}
-SPARSITY = {"s0": "s0", "schedule": "schedule"}  # → the BNSparsity callback (sparse_train only)
 
 
-def cli_overrides(stage: str, p: dict, data_dir: str, init: str | None, teacher: str | None) -> list[str]:
-    out = [f"--data.data_dir={data_dir}"]
-    out += [f"--{opt}={p[key]}" for key, opt in OPTIONS.items() if key in p]
-    if init:
-        out.append(f"--model.init_args.init_weights={init}")
-    if teacher:
-        out.append(f"--model.init_args.teacher_weights={teacher}")
-    if stage == "sparse_train":
-        # applies to the last callback of sparse.yaml, BNSparsity
-        out += [f"--trainer.callbacks.{arg}={p[key]}" for key, arg in SPARSITY.items() if key in p]
-    return out
+class Params(StageParams):
+    config: LightningConfig = Field(default_factory=LightningConfig,
+                                    description="LightningCLI configuration layered over the stage's configs/*.yaml "
+                                                "(see `python -m tasks.detection fit --help`)")
+
+
+class SparseParams(Params):
+    s0: float = Field(0.01, ge=0, description="initial sparsity rate λ of the BatchNorm L1 term")
+    schedule: Literal["paper", "constant"] = Field("paper", description="paper: λ(e) = s0·(1 − 0.9·e/E)")
+
+
+PARAMS = {"train_teacher": Params, "sparse_train": SparseParams, "finetune": Params, "distill": Params}
 
 
 def gamma_report(before, after, tmp: Path) -> dict:
     from common.compress.sparsity import gamma_stats, gamma_values
+    from common.io import atomic_write_bytes, atomic_write_json
     from common.reports.render import histogram_plot
 
     stats = {"before": gamma_stats(before), "after": gamma_stats(after)}
@@ -71,51 +64,55 @@ def gamma_report(before, after, tmp: Path) -> dict:
     return stats
 
 
-def run(stage: str, params: dict, out_dir: str | Path, data_dir: str = f"{DATA}/prepare/dataset",
-        init: str | None = None, teacher: str | None = None) -> dict:
-    from common.training.stage import fit_and_validate
+def train(stage: str, params: Params, out_dir: str | Path, label: str | None = None,
+          data_dir: str = f"{DATA}/prepare/dataset", clear: bool = True) -> dict:
+    """Train ``stage``'s recipe with ``params`` into ``out_dir`` (all or nothing). ``label`` names the run's
+    resume folder when one stage trains several runs (``cwd_sweep``, which clears them itself at its end:
+    ``clear=False``)."""
+    from common.adapters.ultralytics import load_model, save_model
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import clear_scratch, fit_and_validate, scratch_dir
+    from tasks.detection.__main__ import CLASSES
     from tasks.detection.__main__ import main as cli_main
-    from tasks.detection.yolo import load_model, save_model
 
-    if stage not in STAGES:
-        raise SystemExit(f"unknown training stage {stage!r}; expected one of {sorted(STAGES)}")
     spec = STAGES[stage]
-    init = init or spec["init"]
-    teacher = teacher or spec["teacher"]
+    init, teacher = spec["init"], spec["teacher"]
     for path in (init, teacher):
         if path and not Path(path).is_file():
             raise SystemExit(f"{path}: input model not found — run the stage that writes it first "
                              f"(`dvc repro tasks/detection/dvc.yaml:{Path(path).parent.name}`)")
-    out_dir = Path(out_dir)
-    runs_dir = Path(DATA) / "runs" / stage
     configs = [CONFIGS / c for c in spec["configs"]]
+    sid = StageId("detection", label or stage)
+    scratch = scratch_dir(sid, params, configs)
+    inputs = {"data": {"data_dir": data_dir}, "model": {"init_args": {
+        **({"init_weights": init} if init else {}), **({"teacher_weights": teacher} if teacher else {})}}}
+    config = params.config.merged(inputs)
+
+    # BNSparsity is the last callback of sparse.yaml; jsonargparse's ``--trainer.callbacks.<arg>`` sets the last
+    # callback's argument, and the value lands in the run's saved config (logs/config.yaml) with the rest
+    sparsity = ([f"--trainer.callbacks.s0={params.s0}", f"--trainer.callbacks.schedule={params.schedule}"]
+                if isinstance(params, SparseParams) else [])
     with atomic_dir(out_dir) as tmp:
-        overrides = cli_overrides(stage, params, data_dir, init, teacher) + [f"--trainer.default_root_dir={runs_dir}"]
-        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), configs, overrides, tmp / "logs",
-                                        checkpoints_to=runs_dir / "checkpoints")
+        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), configs, config, tmp / "logs",
+                                        scratch=scratch, seed=params.seed, classes=CLASSES,
+                                        where=(sid.params_file, [params.profile, stage]),
+                                        overrides=sparsity)
         model = cli.model.model
-        save_model(tmp / "model.pt", model, stage=stage, model_cfg=params["model_cfg"], imgsz=params["imgsz"])
+        model_cfg, imgsz = model.yaml["yaml_file"], int(cli.datamodule.imgsz)
+        save_model(tmp / "model.pt", model, stage=stage, model_cfg=model_cfg, imgsz=imgsz)
         if stage == "sparse_train":
             metrics["gamma"] = gamma_report(load_model(init), model, tmp)
-        metrics.update({"stage": stage, "model_cfg": params["model_cfg"], "imgsz": params["imgsz"],
+        metrics.update({"stage": stage, "model_cfg": model_cfg, "imgsz": imgsz,
                         "init_weights": init, "teacher_weights": teacher})
         atomic_write_json(tmp / "metrics.json", metrics)
+    if clear:
+        clear_scratch(sid)
     return metrics
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.detection.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=sorted(STAGES))
-    ap.add_argument("--out", help="output directory (default: data/detection/<stage>)")
-    ap.add_argument("--data", default=f"{DATA}/prepare/dataset")
-    ap.add_argument("--init", help="model file to start from (default: the stage's input, see the table)")
-    ap.add_argument("--teacher", help="teacher model file for distill (default: the trained teacher)")
-    args = ap.parse_args(argv)
-    metrics = run(args.stage, stage_params("detection", args.stage), args.out or f"{DATA}/{args.stage}", args.data,
-                  args.init, args.teacher)
-    print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
+def run(stage: str, params: Params, out_dir: Path) -> dict:
+    return train(stage, params, out_dir)
 
 
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, PARAMS, run, stages={s: s for s in STAGES})

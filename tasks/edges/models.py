@@ -15,6 +15,8 @@
   uses an ImageNet Swin-B, which cannot be downloaded here) and is fused at every encoder and decoder level
   by concatenation + 1×1 conv (the reference fuses by windowed cross-attention; a simplification stated in
   the report).
+* :class:`EdgeSampler` / :class:`FixedNoiseSampler` — sampler + decoder as one module (image → edge map); the
+  latter with a fixed start noise, the graph exported to ONNX;
 * :class:`RCFNet` — the CNN baseline: an RCF/HED-style network (VGG-like stages, a side output per stage,
   upsampled and fused by a 1×1 conv), deep supervision on every side and the fusion.
 """
@@ -333,6 +335,30 @@ class EdgeSampler(nn.Module):
         g = torch.Generator(device=image.device).manual_seed(self.seed)
         z = sample_latent(self.unet, image, shape, self.steps, g, self.stochastic)
         return self.codec.decode(z)[..., :h, :w]
+
+
+class FixedNoiseSampler(nn.Module):
+    """The deterministic sampler (posterior means) + decoder with a fixed start noise of one input size: the
+    graph exported to ONNX (image → edge map)."""
+
+    def __init__(self, sampler: EdgeSampler, shape: tuple[int, int, int, int]):
+        super().__init__()
+        self.sampler = sampler
+        f = sampler.codec.factor
+        z = torch.randn((1, sampler.unet.config["latent_channels"], shape[2] // f, shape[3] // f),
+                        generator=torch.Generator().manual_seed(0))
+        self.register_buffer("z", z)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        from tasks.edges.losses import sampling_step, sampling_times, x0_from
+
+        x = self.z.expand(image.shape[0], -1, -1, -1)
+        times = sampling_times(self.sampler.steps)
+        for t, s in zip(times[:-1], times[1:]):
+            tt = torch.full((x.shape[0],), t, dtype=x.dtype)
+            c_hat, eps_hat = self.sampler.unet(x, tt, image)
+            x = sampling_step(x, x0_from(x, c_hat, eps_hat, tt), eps_hat, t, s)
+        return self.sampler.codec.decode(x)
 
 
 # ----------------------------------------------------------------------------- CNN baseline

@@ -6,7 +6,8 @@ recipe of ``common.training.module``: parameter groups, lr schedule, warm-up, cl
   filter (``aff``) and the uncertainty distillation (``ud``);
 * :class:`RCFModule` — the CNN baseline with RCF's weighted BCE on every side output and the fusion.
 
-Saved models are ``edgerepro.edges.v1`` files: kind, config and state dict, loaded with ``weights_only``.
+Saved models are ``edgerepro.edges.v1`` files (:mod:`common.modelfile`): kind, config and state dict; loaders rebuild
+the networks from checked plain config values only.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from common.modelfile import load_model_file, plain_config, plain_value, save_model_file
 from common.training.module import TaskModule
 from tasks.edges import models as M
 
@@ -109,45 +111,43 @@ class EdgeDataModule(L.LightningDataModule):
 
 
 # ----------------------------------------------------------------------------- saving / loading
+# Model files go through common.modelfile (torch.load with weights_only: tensors and plain data only). The
+# networks are rebuilt from the stored config by our own constructors with explicit keyword arguments: only the
+# keys below, each checked to be a plain int / float / bool (or a list of ints), reach them. The diffusers blocks
+# inside (AutoencoderKL, ResnetBlock2D …) get fixed block types chosen here, never ``from_config`` with the
+# file's dict, so nothing in a file can name a class to build or code to run.
+_INT, _INTS, _FLOAT, _BOOL = "int", "ints", "float", "bool"  # kinds of common.modelfile.plain_value
+AE_KEYS = {"block_out_channels": _INTS, "layers_per_block": _INT, "latent_channels": _INT, "norm_num_groups": _INT}
+UNET_KEYS = {"latent_channels": _INT, "latent_size": _INTS, "dims": _INTS, "cond_channels": _INTS, "temb": _INT,
+             "groups": _INT, "aff": _BOOL}
+RCF_KEYS = {"channels": _INTS}
+
+
 def save_edge_model(path: str | Path, kind: str, state_dict: dict, config: dict, **extra) -> None:
-    import io
-
-    from common.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "kind": kind, "config": config,
-                "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **extra}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    save_model_file(path, FORMAT, kind, config=config, state_dict=state_dict, **extra)
 
 
 def _load(path: str | Path, kind: str) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (did its training stage run?)")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("kind") != kind:
-        got = (ck.get("format"), ck.get("kind")) if isinstance(ck, dict) else ("?", "?")
-        raise ValueError(f"{path}: not an {FORMAT} {kind} file (format={got[0]}, kind={got[1]})")
-    return ck
+    return load_model_file(path, FORMAT, kind)
 
 
 def load_codec(path: str | Path) -> M.EdgeCodec:
     ck = _load(path, "autoencoder")
-    ae = M.build_autoencoder(ck["config"])
+    ae = M.build_autoencoder(plain_config(ck.get("config"), AE_KEYS, path))
     ae.load_state_dict(ck["state_dict"])
-    return M.freeze(M.EdgeCodec(ae, ck.get("scale", M.LATENT_SCALE)))
+    return M.freeze(M.EdgeCodec(ae, float(plain_value(ck.get("scale", M.LATENT_SCALE), _FLOAT, f"{path}: scale"))))
 
 
 def load_unet(path: str | Path) -> M.DecoupledUNet:
     ck = _load(path, "unet")
-    unet = M.DecoupledUNet(**ck["config"])
+    unet = M.DecoupledUNet(**plain_config(ck.get("config"), UNET_KEYS, path))
     unet.load_state_dict(ck["state_dict"])
     return unet.eval()
 
 
 def load_rcf(path: str | Path) -> M.RCFNet:
     ck = _load(path, "rcf")
-    net = M.RCFNet(**ck["config"])
+    net = M.RCFNet(**plain_config(ck.get("config"), RCF_KEYS, path))
     net.load_state_dict(ck["state_dict"])
     return net.eval()
 

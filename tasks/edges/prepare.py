@@ -9,57 +9,81 @@ train, ``test`` → val, as DiffusionEdge trains and tests).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Literal
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from common.stage import Field, StageParams, main
 
 
-def run(params: dict, out: str | Path) -> dict:
+class AnnotatorParams(BaseModel):
+    """How the synthetic annotators disagree (:class:`tasks.edges.data.Annotators`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(5, ge=1, description="annotators per scene (the soft label is the fraction marking a pixel)")
+    contrast_mid: float = Field(40.0, ge=0, description="colour distance (0..441) at which half of them draw a boundary")
+    contrast_width: float = Field(12.0, gt=0, description="softness of that choice")
+    jitter_px: float = Field(0.7, ge=0, description="amplitude of each annotator's smooth displacement (pixels)")
+    drop_small: float = Field(0.4, ge=0, le=1, description="probability of ignoring a small object")
+    small_frac: float = Field(0.02, ge=0, le=1, description="an object below this share of the image is small")
+
+
+class Params(StageParams):
+    source: Literal["synthetic", "bsds", "nyud", "biped"] = Field(
+        description="synthetic scenes, or a real dataset (BSDS500, NYUDv2, BIPED) under raw_dir")
+    train_images: int = Field(400, ge=1, description="synthetic: training scenes")
+    val_images: int = Field(50, ge=1, description="synthetic: validation scenes")
+    image_size: int = Field(64, ge=16, description="synthetic: scene side in pixels")
+    annotators: AnnotatorParams = Field(default_factory=AnnotatorParams, description="synthetic: the annotators")
+    raw_dir: str | None = Field(None, description="real data: the dataset's folder")
+    splits: dict[Literal["train", "val"], str | list[str]] | None = Field(
+        None, description="real data: our split → the dataset's split name(s), e.g. {train: [train, val], val: test}")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source != "synthetic" and not (self.raw_dir and self.splits and set(self.splits) == {"train", "val"}):
+            raise ValueError(f"source {self.source} needs raw_dir and splits for both train and val")
+        return self
+
+
+def run(params: Params, out_dir: Path) -> dict:
     from tqdm import tqdm
 
+    from common.io import atomic_dir, atomic_write_json
     from tasks.edges.data import LOADERS, Annotators, read_image, synthetic_scene, write_bsds_item
 
-    manifest = {"source": params["source"], "splits": {}}
-    with atomic_dir(out) as tmp:
+    manifest = {"source": params.source, "splits": {}}
+    with atomic_dir(out_dir) as tmp:
         root = tmp / "dataset"
         for split in ("train", "val"):
             names = []
-            if params["source"] == "synthetic":
-                ann = Annotators(**params.get("annotators", {}))
+            if params.source == "synthetic":
+                ann = Annotators(**params.annotators.model_dump())
                 offset = 0 if split == "train" else 1_000_000  # disjoint item seeds
-                for i in tqdm(range(params[f"{split}_images"]), desc=f"{split} scenes", unit="img", mininterval=2):
-                    img, segs, bounds = synthetic_scene(params["seed"], offset + i, params["image_size"], ann)
+                count = params.train_images if split == "train" else params.val_images
+                for i in tqdm(range(count), desc=f"{split} scenes", unit="img", mininterval=2):
+                    img, segs, bounds = synthetic_scene(params.seed, offset + i, params.image_size, ann)
                     write_bsds_item(root, split, f"{i:05d}", img, segs, bounds)
                     names.append(f"{i:05d}")
                 manifest["annotators"] = ann.count
-            elif params["source"] in LOADERS:
+            else:
                 import numpy as np
 
-                load = LOADERS[params["source"]]
-                wanted = params["splits"][split]
+                load = LOADERS[params.source]
+                wanted = params.splits[split]
                 for raw_split in ([wanted] if isinstance(wanted, str) else wanted):
-                    for item in tqdm(load(params["raw_dir"], raw_split), desc=f"{split} ← {raw_split}", unit="img"):
+                    for item in tqdm(load(params.raw_dir, raw_split), desc=f"{split} ← {raw_split}", unit="img"):
                         name = f"{raw_split}_{item.name}"
                         segs = np.zeros(item.boundaries.shape, np.uint16)  # edge-only datasets: no regions
                         write_bsds_item(root, split, name, read_image(item.image), segs, item.boundaries)
                         names.append(name)
-            else:
-                raise SystemExit(f"unknown prepare source {params['source']!r}; expected 'synthetic' or one of "
-                                 f"{sorted(LOADERS)}")
             manifest["splits"][split] = names
         atomic_write_json(root / "manifest.json", manifest)
     print({s: len(v) for s, v in manifest["splits"].items()})
     return manifest
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.edges.prepare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/edges/prepare")
-    args = ap.parse_args(argv)
-    run(stage_params("edges", "prepare"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

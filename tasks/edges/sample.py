@@ -12,20 +12,38 @@ Canny needs no training and is computed by ``evaluate`` from the images.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
+from pydantic import model_validator
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.stage import Field, StageParams, main
+
+if TYPE_CHECKING:  # annotations only: the heavy modules load inside the functions
+    import numpy as np
 
 TRAIN = Path("data/edges/train")
+DATA = "data/edges/prepare/dataset"
+
+
+class Params(StageParams):
+    steps: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, description="sampling step counts of diffusionedge (the paper: 1–5)")
+    main_steps: int = Field(1, ge=1, description="the step count of the ablation variants and of the report's "
+                                                 "headline row (one of steps)")
+    batch_size: int = Field(8, ge=1, description="images per sampler call")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.main_steps not in self.steps:
+            raise ValueError(f"main_steps ({self.main_steps}) must be one of steps {self.steps}")
+        return self
 
 
 def predict(fn, images: np.ndarray | list, batch_size: int) -> tuple[np.ndarray | list, float]:
     """Run ``fn`` (tensor (B, 3, H, W) → (B, 1, H, W)) over images; (maps, seconds per image)."""
+    import numpy as np
+    import torch
     from tqdm import tqdm
 
     from tasks.edges.module import to_tensor
@@ -41,7 +59,7 @@ def predict(fn, images: np.ndarray | list, batch_size: int) -> tuple[np.ndarray 
     return (np.stack(out) if same else out), sec
 
 
-def models(params: dict, codec, train_dir: Path = TRAIN) -> dict:
+def models(params: Params, codec, train_dir: Path = TRAIN) -> dict:
     """name → (callable(x, batch_index), steps, variant) for every model to sample (``codec``: the frozen
     first stage they decode with)."""
     from tasks.edges.models import EdgeSampler
@@ -53,7 +71,7 @@ def models(params: dict, codec, train_dir: Path = TRAIN) -> dict:
         raise FileNotFoundError(f"{train_dir / 'diffusion' / 'diffusionedge' / 'model.pt'}: not found (run train_diffusion)")
     for v in variants:
         unet = load_unet(train_dir / "diffusion" / v / "model.pt")
-        for n in (params["steps"] if v == "diffusionedge" else [params["main_steps"]]):
+        for n in (params.steps if v == "diffusionedge" else [params.main_steps]):
             def fn(x, i, unet=unet, n=n):
                 return EdgeSampler(unet, codec, n, seed=i, stochastic=True)(x)
             out[f"{v}@{n}"] = (fn, n, v)
@@ -64,6 +82,8 @@ def models(params: dict, codec, train_dir: Path = TRAIN) -> dict:
 
 def autoencoder_ceiling(codec, labels: list[np.ndarray]) -> list[np.ndarray]:
     """Soft ground truth → latent (posterior mode) → edge map, per image."""
+    import torch
+
     out = []
     with torch.no_grad():
         for lab in labels:
@@ -76,14 +96,18 @@ def autoencoder_ceiling(codec, labels: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def run(params: dict, out: str | Path, data_dir: str = "data/edges/prepare/dataset", train_dir: Path = TRAIN) -> dict:
+def run(params: Params, out_dir: Path, data_dir: str = DATA, train_dir: Path = TRAIN) -> dict:
+    import numpy as np
+    import torch
+
+    from common.io import atomic_dir, atomic_write_json
     from tasks.edges.data import soft_label
     from tasks.edges.module import load_codec, load_split
 
-    torch.manual_seed(params.get("seed", 0))
+    torch.manual_seed(params.seed)
     names, images, bounds = load_split(data_dir, "val")
     index = {}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out_dir) as tmp:
         codec = load_codec(Path(train_dir) / "autoencoder" / "model.pt")
         todo = models(params, codec, Path(train_dir))
         todo["autoencoder"] = (None, None, "autoencoder")
@@ -93,7 +117,7 @@ def run(params: dict, out: str | Path, data_dir: str = "data/edges/prepare/datas
                 maps = autoencoder_ceiling(codec, [soft_label(b) for b in bounds])
                 sec = (time.perf_counter() - t0) / len(maps)
             else:
-                maps, sec = predict(fn, images, params.get("batch_size", 8))
+                maps, sec = predict(fn, images, params.batch_size)
             arr = np.stack(maps) if isinstance(maps, list) and len({m.shape for m in maps}) == 1 else maps
             if isinstance(arr, np.ndarray):
                 np.savez_compressed(tmp / f"{name}.npz", pred=arr.astype(np.float16), names=np.array(names))
@@ -109,6 +133,8 @@ def run(params: dict, out: str | Path, data_dir: str = "data/edges/prepare/datas
 
 def load_predictions(sample_dir: str | Path, name: str) -> list[np.ndarray]:
     """The maps a ``sample`` output holds for model ``name``, one (H, W) float32 array per image."""
+    import numpy as np
+
     path = Path(sample_dir) / f"{name}.npz"
     with np.load(path) as z:
         if "pred" in z:
@@ -116,14 +142,5 @@ def load_predictions(sample_dir: str | Path, name: str) -> list[np.ndarray]:
         return [z[f"pred_{i}"].astype(np.float32) for i in range(len(z["names"]))]
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.edges.sample", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/edges/sample")
-    ap.add_argument("--data", default="data/edges/prepare/dataset")
-    args = ap.parse_args(argv)
-    run(stage_params("edges", "sample"), args.out, args.data)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

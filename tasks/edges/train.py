@@ -1,86 +1,103 @@
-"""Training stages of the edge pipeline, each a LightningCLI ``fit`` (``configs/<name>.yaml`` + the profile's
-schedule from ``params.yaml``) followed by validation:
+"""Training stages of the edge pipeline, each a LightningCLI ``fit`` of ``configs/<name>.yaml`` with the profile's
+``config`` from ``params.yaml`` (epochs, crop, batch, devices …) layered on top, followed by validation:
 
 * ``autoencoder`` → ``data/edges/train/autoencoder``: the 1-channel KL edge autoencoder (frozen afterwards);
-* ``diffusion`` → ``data/edges/train/diffusion/<variant>``: DiffusionEdge and its ablations (the variants of
-  ``params.yaml``: ``diffusionedge``, ``no_aff`` (no adaptive Fourier filter), ``no_ud`` (no uncertainty
-  distillation));
+* ``diffusion`` → ``data/edges/train/diffusion/<variant>``: DiffusionEdge and its ablations (``variants``:
+  ``diffusionedge``, ``no_aff`` (no adaptive Fourier filter), ``no_ud`` (no uncertainty distillation)), each
+  variant's configuration merged over the stage's; all variants or none are written;
 * ``baseline`` → ``data/edges/train/baseline``: the RCF-style CNN.
 
-Each output holds ``model.pt`` (``edgerepro.edges.v1``), ``metrics.json`` and ``logs/metrics.csv``.
+``python -m tasks.edges.train <name>`` reads section ``<profile>.train.<name>`` of ``tasks/edges/params.yaml``.
+Each output holds ``model.pt`` (``edgerepro.edges.v1``), ``metrics.json`` and ``logs/{metrics.csv, config.yaml}``.
+An interrupted stage resumes from its last epoch when rerun (per variant; checkpoints in
+``data/edges/.resume/train/<name>/``, removed when the stage completes).
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from pydantic import field_validator
 
-ROOT = Path("data/edges/train")
-CONFIGS = {"autoencoder": "autoencoder.yaml", "diffusion": "diffusion.yaml", "baseline": "rcf.yaml"}
-OPTIONS = {"epochs": "trainer.max_epochs", "batch_size": "data.batch_size", "crop": "data.crop",
-           "workers": "data.workers", "val_limit": "data.val_limit", "seed": "seed_everything",
-           "lr": "model.init_args.optimizer.init_args.lr", "warmup_epochs": "model.init_args.warmup_epochs",
-           "accelerator": "trainer.accelerator", "devices": "trainer.devices",
-           "limit_train_batches": "trainer.limit_train_batches"}
-# model settings a profile or a variant may set (→ model.init_args.<key>)
-MODEL_KEYS = ("aff", "ud", "ud_mode", "ud_weight", "threshold", "neg_weight", "val_steps", "unet", "config",
-              "channels", "kl_weight")
+from common.stage import Field, StageId, StageParams, main
+from common.training.config import LightningConfig, check_variant_names
 
-
-def _overrides(name: str, p: dict, data_dir: str) -> list[str]:
-    out = [f"--data.data_dir={data_dir}", f"--trainer.default_root_dir=data/edges/runs/{name}"]
-    if name == "diffusion":
-        out += [f"--model.init_args.autoencoder={ROOT / 'autoencoder' / 'model.pt'}",
-                f"--model.init_args.crop={p.get('crop', 64)}"]
-    out += [f"--{opt}={p[key]}" for key, opt in OPTIONS.items() if key in p]
-    out += [f"--model.init_args.{k}={p[k] if isinstance(p[k], str) else json.dumps(p[k])}" for k in MODEL_KEYS if k in p]
-    return out
+TASK = "edges"
+CONFIGS = Path("tasks/edges/configs")
+DATA = "data/edges/prepare/dataset"
+AUTOENCODER = "data/edges/train/autoencoder/model.pt"
+# name → (section, config files, LightningModule class in tasks.edges.module, inputs from upstream stages)
+NETWORKS = {
+    "autoencoder": ("train.autoencoder", ["autoencoder.yaml"], "AutoencoderModule", {}),
+    "diffusion": ("train.diffusion", ["diffusion.yaml"], "DiffusionEdgeModule",
+                  {"model": {"init_args": {"autoencoder": AUTOENCODER}}}),
+    "baseline": ("train.baseline", ["rcf.yaml"], "RCFModule", {}),
+}
+MAIN_VARIANT = "diffusionedge"  # the model sample / evaluate sweep the step counts of
 
 
-def train_one(name: str, p: dict, out_dir: Path, data_dir: str, label: str | None = None) -> dict:
-    from common.training.stage import fit_and_validate
+class Params(StageParams):
+    config: LightningConfig = Field(default_factory=LightningConfig,
+                                    description="LightningCLI configuration layered over the network's configs/*.yaml "
+                                                "(see `python -m tasks.edges fit --help`)")
+
+
+class DiffusionParams(Params):
+    variants: dict[str, LightningConfig] = Field(
+        default_factory=lambda: {MAIN_VARIANT: LightningConfig()}, min_length=1,
+        description=f"variant name → configuration merged over `config` (the ablations; must include {MAIN_VARIANT})")
+
+    @field_validator("variants")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        return check_variant_names(v, required=MAIN_VARIANT)  # sample and evaluate read it
+
+
+PARAMS = {"autoencoder": Params, "diffusion": DiffusionParams, "baseline": Params}
+
+
+def train_one(name: str, params: Params, out_dir: Path, variant: str | None = None,
+              over: LightningConfig | None = None) -> dict:
+    """Fit network ``name`` (``variant``: its configuration ``over`` merged over the stage's) into ``out_dir``."""
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import fit_and_validate, scratch_dir
+    from tasks.edges import module
+    from tasks.edges.__main__ import CLASSES
     from tasks.edges.__main__ import main as cli_main
     from tasks.edges.models import count_params
 
+    section, files, module_class, inputs = NETWORKS[name]
+    sid = StageId(TASK, section)
+    configs = [CONFIGS / f for f in files]
+    config = params.config.merged(over, {"data": {"data_dir": DATA}}, inputs)
     with atomic_dir(out_dir) as tmp:
-        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), Path("tasks/edges/configs") / CONFIGS[name],
-                                        _overrides(name, p, data_dir), tmp / "logs")
-        module = cli.model
-        metrics.update({"name": label or name, "params": count_params(module.model)})
+        cli, metrics = fit_and_validate(
+            lambda a: cli_main(a, run=False), configs, config, tmp / "logs",
+            scratch=scratch_dir(StageId(TASK, f"{section}.{variant}") if variant else sid, params, configs,
+                                extra=variant),
+            seed=params.seed, where=(sid.params_file, [params.profile, *section.split(".")]),
+            classes=(getattr(module, module_class), CLASSES[1]))
+        trained = cli.model
+        metrics.update({"name": variant or name, "params": count_params(trained.model)})
         if name == "diffusion":
-            metrics["settings"] = module.settings
-        module.save(tmp / "model.pt", name=label or name)
+            metrics["settings"] = trained.settings
+        trained.save(tmp / "model.pt", name=variant or name)
         atomic_write_json(tmp / "metrics.json", metrics)
-    print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
+    if variant:  # a single network's metrics are printed by common.stage.main
+        print(variant, {k: v for k, v in metrics.items() if not isinstance(v, dict)})
     return metrics
 
 
-def run(name: str, params: dict, data_dir: str = "data/edges/prepare/dataset", out: str | None = None) -> dict:
-    if name not in CONFIGS:
-        raise SystemExit(f"unknown network {name!r}; expected one of {sorted(CONFIGS)}")
-    p = {**params.get("common_train", {}), **{k: v for k, v in params.items() if k == "seed"}, **params.get(name, {})}
-    if name != "diffusion":
-        return train_one(name, p, Path(out or ROOT / name), data_dir)
-    variants = p.pop("variants", None) or {"diffusionedge": {}}
-    root = Path(out or ROOT / "diffusion")
-    results = {}
-    with atomic_dir(root) as tmp:  # all variants or none: a half-trained set never reaches sampling
-        for variant, settings in variants.items():
-            results[variant] = train_one(name, {**p, **(settings or {})}, tmp / variant, data_dir, label=variant)
-    return results
+def run(name: str, params: Params, out_dir: Path) -> dict:
+    from common.training.variants import train_stage
+    from tasks.edges import module
+    from tasks.edges.__main__ import CLASSES
 
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.edges.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(CONFIGS))
-    ap.add_argument("--out", help="output directory (default: data/edges/train/<name>)")
-    ap.add_argument("--data", default="data/edges/prepare/dataset")
-    args = ap.parse_args(argv)
-    run(args.name, stage_params("edges", "train"), args.data, args.out)
+    section, _, module_class, _ = NETWORKS[name]
+    return train_stage(StageId(TASK, section), params, out_dir,
+                       lambda d, variant=None, over=None: train_one(name, params, d, variant, over),
+                       variants=params.variants if isinstance(params, DiffusionParams) else None,
+                       classes=(getattr(module, module_class), CLASSES[1]))
 
 
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, PARAMS, run, stages={n: spec[0] for n, spec in NETWORKS.items()})

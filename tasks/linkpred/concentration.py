@@ -3,17 +3,25 @@ K = 1..K_max (exact, ``tasks.linkpred.tc``), ATC, degree and local clustering â€
 Writes ``data/linkpred/concentration/{<split>.npz, timing.json}``."""
 from __future__ import annotations
 
-import argparse
-import io
-import time
 from pathlib import Path
+from typing import Annotated
 
-import numpy as np
+from common.stage import Field, StageParams, main
 
-from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, stage_params
+GRAPH = "data/linkpred/prepare/graph.npz"
+
+
+class Params(StageParams):
+    K: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, description="hop counts K at which TC and ATC "
+                                                                      "are computed (each â‰¥ 1)")
+    atc_dim: int = Field(128, ge=1, description="ATC: dimension of the random projection")
 
 
 def node_topology(graph: dict, split: str, Ks, atc_dim: int, seed: int) -> tuple[dict, dict]:
+    import time
+
+    import numpy as np
+
     from tasks.linkpred.data import split_edges_of
     from tasks.linkpred.tc import atc_scores, clustering, tc_scores
 
@@ -35,14 +43,19 @@ def node_topology(graph: dict, split: str, Ks, atc_dim: int, seed: int) -> tuple
     return out, timing
 
 
-def run(params: dict, out_dir: str | Path, graph_path: str = "data/linkpred/prepare/graph.npz") -> dict:
+def run(params: Params, out_dir: Path, graph_path: str = GRAPH) -> dict:
+    import io
+
+    import numpy as np
+
+    from common.io import atomic_dir, atomic_write_bytes, atomic_write_json
     from tasks.linkpred.data import available_splits, load_graph
 
     graph = load_graph(graph_path)
     timing = {}
     with atomic_dir(out_dir) as tmp:
         for split in available_splits(graph):
-            arrays, timing[split] = node_topology(graph, split, params["K"], params["atc_dim"], params["seed"])
+            arrays, timing[split] = node_topology(graph, split, params.K, params.atc_dim, params.seed)
             buf = io.BytesIO()
             np.savez_compressed(buf, **arrays)
             atomic_write_bytes(tmp / f"{split}.npz", buf.getvalue())
@@ -51,12 +64,5 @@ def run(params: dict, out_dir: str | Path, graph_path: str = "data/linkpred/prep
     return timing
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.linkpred.concentration", description=__doc__)
-    ap.add_argument("--out", default="data/linkpred/concentration")
-    args = ap.parse_args(argv)
-    run(stage_params("linkpred", "concentration"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -203,3 +203,36 @@ class LinkPredModule(TaskModule):
                             ks=(self.eval_k,))
         for k, v in m.items():
             self.log(f"val/{k}", v, prog_bar=k.startswith("hits"), batch_size=1)
+
+
+# ----------------------------------------------------------------------------- model files
+FORMAT = "edgerepro.linkpred.v1"
+# the network's constructor arguments a model file records, with their types: the loader rebuilds from these
+# plain values only (the encoder kind from ENCODERS), never from a class path stored in the file
+ARCH = {"encoder": str, "in_dim": int, "hidden": int, "layers": int, "predictor_layers": int, "dropout": float}
+
+
+def save_model(path, module: LinkPredModule, **meta: Any):
+    """``module``'s network as an ``edgerepro.linkpred.v1`` file: its architecture (from the trained module's
+    hyperparameters), its state dict and ``meta`` (plain values, e.g. the run, split and re-weighting)."""
+    from common.modelfile import save_model_file
+
+    arch = {k: t(module.hparams[k]) for k, t in ARCH.items()}
+    return save_model_file(path, FORMAT, "linkpred", arch=arch, state_dict=module.model.state_dict(), meta=meta)
+
+
+def load_model(path) -> tuple[LinkPredNet, dict]:
+    """The network of a model file written by :func:`save_model` (eval mode) and the file's payload."""
+    from common.modelfile import ModelFileError, load_model_file
+
+    ck = load_model_file(path, FORMAT, "linkpred")
+    arch = ck.get("arch")
+    ok = (isinstance(arch, dict) and set(arch) == set(ARCH) and arch["encoder"] in ENCODERS
+          and all(isinstance(arch[k], t) and not isinstance(arch[k], bool) for k, t in ARCH.items() if k != "encoder"))
+    if not ok:
+        raise ModelFileError(f"{path}: not a known link-prediction network: {arch!r} (expected {sorted(ARCH)} with "
+                             f"encoder in {ENCODERS} and plain numbers)")
+    net = LinkPredNet(Encoder(arch["encoder"], arch["in_dim"], arch["hidden"], arch["layers"], arch["dropout"]),
+                      Predictor(arch["hidden"], arch["predictor_layers"]))
+    net.load_state_dict(ck["state_dict"])
+    return net.eval(), ck

@@ -1,50 +1,70 @@
 """Stage ``prepare``: the graph (synthetic growing graph, or a real dataset for ``full``), cleaned, with
 random and time-ordered 70/10/20 edge splits and fixed negative pairs.
+
+``source: synthetic`` (tiny/smoke) grows a graph (``tasks.linkpred.data.synthetic_growing_graph``);
+``source: planetoid`` reads the Planetoid raw files ``ind.<name>.*`` under ``raw_dir`` and ``source: ogb`` an
+OGB-style raw folder (``raw/edge.csv[.gz]``, ``raw/num-node-list.csv``, optional edge years and features).
 Writes ``data/linkpred/prepare/{graph.npz, stats.json}``."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
+from pydantic import model_validator
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.stage import Field, StageParams, main
 
 
-def run(params: dict, out_dir: str | Path) -> dict:
+class Params(StageParams):
+    source: Literal["synthetic", "planetoid", "ogb"] = Field(
+        description="synthetic growing graph, Planetoid raw files, or an OGB-style raw folder")
+    num_nodes: int = Field(3000, ge=4, description="synthetic: nodes (the first 3 seed the graph)")
+    communities: int = Field(6, ge=1, description="synthetic: communities (node labels)")
+    edges_per_node: float = Field(3.0, gt=0, description="synthetic: mean links an arriving node makes")
+    densify: float = Field(0.0, ge=0, description="synthetic: mean links formed among existing nodes per arrival")
+    triadic: float = Field(0.5, ge=0, le=1, description="synthetic: probability a link closes a triangle")
+    p_in: float = Field(0.8, ge=0, le=1, description="synthetic: probability a target is from the same community")
+    feat_dim: int = Field(32, ge=1, description="synthetic: node feature size")
+    feat_signal: float = Field(0.5, ge=0, description="synthetic: community signal added to the noisy features")
+    raw_dir: str | None = Field(None, description="planetoid / ogb: the folder holding the raw files")
+    name: str | None = Field(None, description="planetoid: the dataset name (cora, citeseer, pubmed)")
+    negatives: int = Field(ge=1, description="fixed non-edges per split for the overall metrics")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source != "synthetic" and not self.raw_dir:
+            raise ValueError(f"source {self.source} needs raw_dir")
+        if self.source == "planetoid" and not self.name:
+            raise ValueError("source planetoid needs name")
+        return self
+
+
+def run(params: Params, out_dir: Path) -> dict:
+    import numpy as np
+
+    from common.io import atomic_dir, atomic_write_json
     from tasks.linkpred import data
 
-    src = params["source"]
-    if src == "synthetic":
-        g = data.synthetic_growing_graph(params["num_nodes"], params["communities"], params["edges_per_node"],
-                                         params["triadic"], params["p_in"], params["feat_dim"], params["feat_signal"],
-                                         params["seed"], params.get("densify", 0.0))
+    if params.source == "synthetic":
+        g = data.synthetic_growing_graph(params.num_nodes, params.communities, params.edges_per_node,
+                                         params.triadic, params.p_in, params.feat_dim, params.feat_signal,
+                                         params.seed, params.densify)
         g.update({"dropped_self_loops": 0, "dropped_duplicates": 0})
-    elif src == "planetoid":
-        g = data.load_planetoid(params["raw_dir"], params["name"])
-    elif src == "ogb":
-        g = data.load_ogb_style(params["raw_dir"])
+    elif params.source == "planetoid":
+        g = data.load_planetoid(params.raw_dir, params.name)
     else:
-        raise SystemExit(f"unknown source {src!r}; expected synthetic, planetoid or ogb")
-    splits = data.make_splits(g, params["seed"], params["negatives"])
+        g = data.load_ogb_style(params.raw_dir)
+    splits = data.make_splits(g, params.seed, params.negatives)
     deg = np.bincount(g["edges"].ravel(), minlength=g["num_nodes"])
-    stats = {"source": src, "num_nodes": g["num_nodes"], "num_edges": int(len(g["edges"])),
+    stats = {"source": params.source, "num_nodes": g["num_nodes"], "num_edges": int(len(g["edges"])),
              "mean_degree": float(deg.mean()), "max_degree": int(deg.max()), "isolated_nodes": int((deg == 0).sum()),
              "dropped_self_loops": g["dropped_self_loops"], "dropped_duplicates": g["dropped_duplicates"],
-             "splits": data.available_splits({**g, **splits}), "negatives": params["negatives"]}
+             "splits": data.available_splits({**g, **splits}), "negatives": params.negatives}
     with atomic_dir(out_dir) as tmp:
         data.save_graph(tmp / "graph.npz", g, splits)
         atomic_write_json(tmp / "stats.json", stats)
-    print(stats)
     return stats
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.linkpred.prepare", description=__doc__)
-    ap.add_argument("--out", default="data/linkpred/prepare")
-    args = ap.parse_args(argv)
-    run(stage_params("linkpred", "prepare"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -1,24 +1,44 @@
-"""Stage ``train``: every run of ``<profile>.train.runs`` (GCN, SAGE, GCN with TC-guided re-weighting)
-through LightningCLI (``configs/gcn.yaml`` + overrides), then its test metrics: overall Hits@K / MRR /
-AUC against the fixed negatives, and per-node Hits@K / Recall@K / NDCG@K from ranking all nodes.
+"""Stage ``train``: every run of ``<profile>.train.runs`` (GCN, SAGE, GCN with TC-guided re-weighting) through
+LightningCLI — ``configs/gcn.yaml``, the profile's ``config`` and the run's own configuration layered on top —
+then its test metrics: overall Hits@K / MRR / AUC against the fixed negatives, and per-node Hits@k / Recall@k /
+NDCG@k from ranking all nodes (k: section ``evaluate``'s, the cut-off the analyses read).
 
-Writes ``data/linkpred/train/<run>/{model.pt, metrics.json, per_node.npz, logs/}`` and ``summary.json``.
+Writes ``data/linkpred/train/<run>/{model.pt, metrics.json, per_node.npz, logs/}`` (``model.pt``:
+``edgerepro.linkpred.v1``) and ``summary.json``; all runs or none. An interrupted stage resumes from the last
+epoch of the run it was in when rerun (checkpoints in ``data/linkpred/.resume/train/<run>/``, removed when the
+stage completes).
 """
 from __future__ import annotations
 
-import argparse
-import io
 from pathlib import Path
 
-import numpy as np
-import torch
+from pydantic import field_validator
 
-from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, stage_params
+from common.stage import Field, StageId, StageParams, load_params, main
+from common.training.config import LightningConfig, check_variant_names
 
-CONFIG = Path("tasks/linkpred/configs/gcn.yaml")
+SID = StageId("linkpred", "train")
+CONFIGS = [Path("tasks/linkpred/configs/gcn.yaml")]
+GRAPH = "data/linkpred/prepare/graph.npz"
+
+
+class Params(StageParams):
+    config: LightningConfig = Field(default_factory=LightningConfig,
+                                    description="LightningCLI configuration layered over configs/gcn.yaml "
+                                                "(see `python -m tasks.linkpred fit --help`)")
+    runs: dict[str, LightningConfig] = Field(min_length=1, description="run name → configuration merged over "
+                                             "`config` (encoder, split, re-weighting γ …)")
+
+    @field_validator("runs")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        return check_variant_names(v, what="run")
 
 
 def test_metrics(module, dm, graph: dict, split: str, k: int) -> tuple[dict, dict]:
+    import numpy as np
+    import torch
+
     from tasks.linkpred.data import split_edges_of
     from tasks.linkpred.metrics import overall_metrics, per_node_metrics
 
@@ -40,45 +60,55 @@ def test_metrics(module, dm, graph: dict, split: str, k: int) -> tuple[dict, dic
     return overall, per
 
 
-def run(params: dict, out_dir: str | Path, graph_path: str = "data/linkpred/prepare/graph.npz") -> dict:
-    from common.training.stage import fit_and_validate
-    from tasks.linkpred.__main__ import main as cli_main
-    from tasks.linkpred.data import load_graph
+def train_run(name: str, over: LightningConfig, out_dir: Path, params: Params, graph: dict, k: int,
+              graph_path: str = GRAPH) -> dict:
+    """Fit run ``name`` (its configuration ``over`` merged over the stage's) and test it, into ``out_dir``."""
+    import io
 
+    import numpy as np
+
+    from common.io import atomic_write_bytes, atomic_write_json
+    from common.training.stage import fit_and_validate, scratch_dir
+    from tasks.linkpred.__main__ import CLASSES
+    from tasks.linkpred.__main__ import main as cli_main
+    from tasks.linkpred.module import save_model
+
+    config = params.config.merged(over, {"data": {"graph": graph_path}})
+    cli, fit_metrics = fit_and_validate(
+        lambda a: cli_main(a, run=False), CONFIGS, config, out_dir / "logs",
+        scratch=scratch_dir(StageId(SID.task, f"{SID.section}.{name}"), params, CONFIGS, extra=name),
+        seed=params.seed, where=(SID.params_file, [params.profile, *SID.section.split(".")]), classes=CLASSES)
+    module, dm = cli.model, cli.datamodule
+    # what was trained, read from the trained objects
+    trained = {"split": dm.split, "encoder": module.model.encoder.kind, "reweight_gamma": float(dm.reweight_gamma)}
+    overall, per = test_metrics(module, dm, graph, dm.split, k)
+    save_model(out_dir / "model.pt", module, run=name, **trained)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **per)
+    atomic_write_bytes(out_dir / "per_node.npz", buf.getvalue())
+    rec = {"run": name, **trained, "fit": fit_metrics, "test": overall}
+    atomic_write_json(out_dir / "metrics.json", rec)
+    print(f"{name}: {overall}")
+    return rec
+
+
+def run(params: Params, out_dir: Path, graph_path: str = GRAPH) -> dict:
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import clear_scratch
+    from common.training.variants import train_variants
+    from tasks.linkpred.data import load_graph
+    from tasks.linkpred.evaluate import Params as EvaluateParams
+
+    k = load_params(EvaluateParams, StageId("linkpred", "evaluate")).k  # the per-node cut-off the analyses read
     graph = load_graph(graph_path)
-    summary = {}
     with atomic_dir(out_dir) as tmp:
-        for name, spec in params["runs"].items():
-            split = spec.get("split", "random")
-            overrides = [f"--trainer.max_epochs={params['epochs']}", f"--data.graph={graph_path}",
-                         f"--data.split={split}", f"--data.steps_per_epoch={params['steps_per_epoch']}",
-                         f"--data.reweight_gamma={spec.get('reweight_gamma', 0.0)}",
-                         f"--model.init_args.encoder={spec['encoder']}", f"--model.init_args.eval_k={params['eval_k']}",
-                         f"--seed_everything={params['seed']}",
-                         f"--trainer.default_root_dir=data/linkpred/runs/{name}"]
-            cli, fit_metrics = fit_and_validate(lambda a: cli_main(a, run=False), CONFIG, overrides, tmp / name / "logs",
-                                                checkpoints_to=Path("data/linkpred/runs") / name / "checkpoints")
-            overall, per = test_metrics(cli.model, cli.datamodule, graph, split, params["k"])
-            buf = io.BytesIO()
-            torch.save({k: v.detach().cpu() for k, v in cli.model.model.state_dict().items()}, buf)
-            atomic_write_bytes(tmp / name / "model.pt", buf.getvalue())
-            buf = io.BytesIO()
-            np.savez_compressed(buf, **per)
-            atomic_write_bytes(tmp / name / "per_node.npz", buf.getvalue())
-            rec = {"run": name, "split": split, **spec, "fit": fit_metrics, "test": overall}
-            atomic_write_json(tmp / name / "metrics.json", rec)
-            summary[name] = rec
-            print(f"{name}: {overall}")
+        # the runs land in the stage's temporary folder (all or none), summary.json beside them: one output
+        summary = train_variants(tmp, params.runs,
+                                 lambda name, over, d: train_run(name, over, d, params, graph, k, graph_path))
         atomic_write_json(tmp / "summary.json", summary)
+    clear_scratch(SID)
     return summary
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.linkpred.train", description=__doc__)
-    ap.add_argument("--out", default="data/linkpred/train")
-    args = ap.parse_args(argv)
-    p = stage_params("linkpred", "train")
-    p.setdefault("k", stage_params("linkpred", "evaluate")["k"])
-    run(p, args.out)
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

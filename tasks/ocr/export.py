@@ -5,16 +5,26 @@ detector and the student, calibrated on training images / word crops. Writes ``d
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
+from common.stage import Field, StageParams, main
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+TRAIN_DIR = "data/ocr/train"
+DATA_DIR = "data/ocr/prepare/dataset"
 
 
-def calibration(data_dir: str, n: int, det_imgsz: int, crop: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+class Params(StageParams):
+    opset: int = Field(17, ge=17, description="ONNX opset of the exports")
+    det_imgsz: int = Field(320, ge=32, multiple_of=32, description="the detector's (square) ONNX input size")
+    calibration_images: int = Field(64, ge=1, description="training images (and up to 4 word crops of each) "
+                                                          "the INT8 calibration reads")
+    crop_height: int = Field(32, ge=8, description="the recogniser's word-crop height")
+    crop_width: int = Field(128, ge=8, description="the recogniser's word-crop width")
+
+
+def calibration(data_dir: str, n: int, det_imgsz: int, crop: tuple[int, int]) -> tuple:
+    import numpy as np
+
     from tasks.ocr.data import crop_word, load_split, read_rgb, resize_for_detector
 
     rows = load_split(data_dir, "train")[:n]
@@ -26,25 +36,27 @@ def calibration(data_dir: str, n: int, det_imgsz: int, crop: tuple[int, int]) ->
     return np.stack(imgs), np.stack(crops[: 4 * n])
 
 
-def run(params: dict, out: str | Path, train_dir: str = "data/ocr/train",
-        data_dir: str = "data/ocr/prepare/dataset") -> dict:
+def run(params: Params, out_dir: Path, train_dir: str = TRAIN_DIR, data_dir: str = DATA_DIR) -> dict:
+    import torch
+
     from common.compress.quantize import quantize_static_int8
     from common.export.onnx import export_onnx
-    from tasks.ocr.module import load_ocr_model
+    from common.io import atomic_dir, atomic_write_json
+    from tasks.ocr.models import load_ocr_model
 
-    imgsz = params["det_imgsz"]
-    crop = (params.get("crop_height", 32), params.get("crop_width", 128))
-    cal_imgs, cal_crops = calibration(data_dir, params["calibration_images"], imgsz, crop)
+    imgsz = params.det_imgsz
+    crop = (params.crop_height, params.crop_width)
+    cal_imgs, cal_crops = calibration(data_dir, params.calibration_images, imgsz, crop)
     doc = {}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out_dir) as tmp:
         det, _ = load_ocr_model(Path(train_dir) / "det" / "model.pt")
-        doc["det"] = export_onnx(det, torch.from_numpy(cal_imgs[:1]), tmp / "det.onnx", opset=params["opset"],
+        doc["det"] = export_onnx(det, torch.from_numpy(cal_imgs[:1]), tmp / "det.onnx", opset=params.opset,
                                  output_names=["prob", "thresh"], check_samples=torch.from_numpy(cal_imgs[:2]))
         doc["det_int8"] = quantize_static_int8(tmp / "det.onnx", tmp / "det.int8.onnx",
                                                (cal_imgs[i: i + 1] for i in range(len(cal_imgs))))
         for name, file in (("student", "rec"), ("teacher", "teacher")):
             rec, _ = load_ocr_model(Path(train_dir) / name / "model.pt")
-            doc[name] = export_onnx(rec, torch.from_numpy(cal_crops[:1]), tmp / f"{file}.onnx", opset=params["opset"],
+            doc[name] = export_onnx(rec, torch.from_numpy(cal_crops[:1]), tmp / f"{file}.onnx", opset=params.opset,
                                     output_names=["logits"], check_samples=torch.from_numpy(cal_crops[:4]), atol=2e-3)
         doc["student_int8"] = quantize_static_int8(tmp / "rec.onnx", tmp / "rec.int8.onnx",
                                                    (cal_crops[i: i + 8] for i in range(0, len(cal_crops), 8)))
@@ -53,13 +65,5 @@ def run(params: dict, out: str | Path, train_dir: str = "data/ocr/train",
     return doc
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.ocr.export", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/ocr/export")
-    args = ap.parse_args(argv)
-    run(stage_params("ocr", "export"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -15,6 +15,9 @@
 
 Every recogniser exposes a module named ``head`` whose output is the (B, T, C) frame logits (the tap the
 distillation reads).
+
+Trained networks are saved with :func:`save_ocr_model` (``common.modelfile``: the kind, the architecture's
+name and plain numbers, the state dict) and rebuilt by :func:`load_ocr_model` from those values only.
 """
 from __future__ import annotations
 
@@ -145,3 +148,48 @@ def build_recogniser(arch: str, num_classes: int, **kwargs) -> nn.Module:
     if arch not in RECOGNISERS:
         raise ValueError(f"unknown recogniser {arch!r}; expected one of {sorted(RECOGNISERS)}")
     return RECOGNISERS[arch](num_classes, **kwargs)
+
+
+# ----------------------------------------------------------------------------- model files
+FORMAT = "edgerepro.ocr.v1"
+
+
+def save_ocr_model(path, model: nn.Module, kind: str, arch: dict, **meta) -> None:
+    """``kind`` ``det`` (a :class:`DBNet`, ``arch`` its arguments) or ``rec`` (``arch``: the recogniser's name,
+    ``num_classes`` and its arguments), the state dict and ``meta``, as a ``common.modelfile`` file."""
+    from common.modelfile import save_model_file
+
+    save_model_file(path, FORMAT, kind, arch=arch, state_dict=model.state_dict(), meta=meta)
+
+
+def _plain(v) -> bool:
+    """A number, a flag, or a list of numbers (what architecture arguments are); nothing that can run code."""
+    if isinstance(v, (list, tuple)):
+        return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    return isinstance(v, (int, float, bool))
+
+
+def _checked(path, kind: str, arch) -> tuple[type, dict]:
+    """(class, keyword arguments) of a stored architecture: a known network, its own argument names, plain values."""
+    import inspect
+
+    from common.modelfile import ModelFileError
+
+    arch = dict(arch) if isinstance(arch, dict) else {}
+    cls = DBNet if kind == "det" else RECOGNISERS.get(arch.pop("arch", None))
+    names = set(inspect.signature(cls.__init__).parameters) - {"self"} if cls else set()
+    if cls is None or not arch or not set(arch) <= names or not all(_plain(v) for v in arch.values()):
+        raise ModelFileError(f"{path}: refused: {kind!r} architecture {arch!r} is not a known OCR network with plain "
+                             f"arguments (detector: DBNet; recognisers: {', '.join(sorted(RECOGNISERS))})")
+    return cls, arch
+
+
+def load_ocr_model(path) -> tuple[nn.Module, dict]:
+    """(model in eval mode, the saved record without weights: format, kind, arch, meta)."""
+    from common.modelfile import load_model_file
+
+    ck = load_model_file(path, FORMAT, kind=("det", "rec"))
+    cls, kwargs = _checked(path, ck["kind"], ck.get("arch"))
+    model = cls(**kwargs)
+    model.load_state_dict(ck["state_dict"])
+    return model.eval(), {k: v for k, v in ck.items() if k != "state_dict"}

@@ -3,7 +3,6 @@
 ``common.distill`` (Hinton KD on each CTC frame's class posteriors: the two networks emit the same frames)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +12,6 @@ import torch
 import torch.nn.functional as F
 
 from common.training.module import DistillTerm, TaskModule
-
-FORMAT = "edgerepro.ocr.v1"
-
-
-# ----------------------------------------------------------------------------- saved models
-def save_ocr_model(path: str | Path, model: torch.nn.Module, kind: str, arch: dict, **meta) -> None:
-    from common.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "kind": kind, "arch": arch, "state_dict": model.state_dict(), "meta": meta}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_ocr_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """(model in eval mode, the saved record without weights); ``weights_only`` loading."""
-    from tasks.ocr.models import DBNet, build_recogniser
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an edgerepro OCR model (expected format {FORMAT})")
-    arch = dict(ckpt["arch"])
-    if ckpt["kind"] == "det":
-        model = DBNet(**arch)
-    else:
-        model = build_recogniser(arch.pop("arch"), **arch)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), {k: v for k, v in ckpt.items() if k != "state_dict"}
-
 
 def read_charset(path: str | Path):
     from tasks.ocr.text import Charset
@@ -137,6 +108,8 @@ class RecModule(TaskModule):
         self.arch = {"arch": arch, "num_classes": len(self.charset), **(arch_args or {})}
         self.model = build_recogniser(arch, len(self.charset), **(arch_args or {}))
         if teacher:
+            from tasks.ocr.models import load_ocr_model
+
             t_model, rec = load_ocr_model(teacher)
             if rec["arch"].get("num_classes") != len(self.charset):
                 raise ValueError(f"teacher {teacher} has {rec['arch'].get('num_classes')} classes, the charset "

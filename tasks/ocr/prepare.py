@@ -8,14 +8,49 @@ classes) and ``stats.json`` (images and words per language and edge case, the wo
 """
 from __future__ import annotations
 
-import argparse
-from collections import Counter
 from pathlib import Path
+from typing import Literal
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from pydantic import BaseModel, ConfigDict, PositiveFloat, model_validator
+
+from common.stage import Field, StageParams, main
+
+EdgeCase = Literal["clean", "blur", "noise", "low_contrast", "rotation", "perspective", "tiny", "mixed_script",
+                   "jpeg", "clutter"]  # tasks.ocr.render.EDGE_CASES
 
 
-def synthetic_split(params: dict, split: str, n: int, images_dir: Path) -> list[dict]:
+class IcdarSplit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    images: str = Field(description="image folder, relative to raw_dir")
+    gt: str = Field(description="ground-truth folder (gt_<image stem>.txt), relative to raw_dir")
+    script_column: bool = Field(False, description="the lines carry a script column before the transcription")
+    language: str = Field("", description="language of every word when the lines carry none")
+
+
+class Params(StageParams):
+    source: Literal["synthetic", "icdar"] = Field(description="rendered multilingual scenes, or ICDAR-style real data")
+    train_images: int = Field(1200, ge=1, description="synthetic: training images")
+    val_images: int = Field(150, ge=1, description="synthetic: validation images")
+    image_size: int = Field(320, ge=32, description="synthetic: image side in pixels")
+    max_words: int = Field(12, ge=1, description="synthetic: most words per image")
+    languages: dict[str, PositiveFloat] | None = Field(
+        None, min_length=1, description="synthetic: language code → sampling weight per image")
+    edge_cases: list[EdgeCase] | None = Field(None, min_length=1,
+                                              description="synthetic: the edge cases drawn (null: all)")
+    raw_dir: str | None = Field(None, description="icdar: the folder holding the split folders")
+    splits: dict[Literal["train", "val"], IcdarSplit] | None = Field(None, description="icdar: our split → its folders")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source == "synthetic" and not self.languages:
+            raise ValueError("source synthetic needs languages")
+        if self.source == "icdar" and not (self.raw_dir and self.splits and set(self.splits) == {"train", "val"}):
+            raise ValueError("source icdar needs raw_dir and splits {train, val}")
+        return self
+
+
+def synthetic_split(params: Params, split: str, n: int, images_dir: Path) -> list[dict]:
     from PIL import Image
     from tqdm import tqdm
 
@@ -24,8 +59,8 @@ def synthetic_split(params: dict, split: str, n: int, images_dir: Path) -> list[
     (images_dir / split).mkdir(parents=True, exist_ok=True)
     rows = []
     for i in tqdm(range(n), desc=f"render {split}", unit="img", mininterval=2):
-        s = render_scene(params["seed"], i, size=params["image_size"], languages=params["languages"],
-                         max_words=params["max_words"], edge_cases=tuple(params.get("edge_cases", EDGE_CASES)),
+        s = render_scene(params.seed, i, size=params.image_size, languages=params.languages,
+                         max_words=params.max_words, edge_cases=tuple(params.edge_cases or EDGE_CASES),
                          stream={"train": 0, "val": 1}[split])
         file = f"{split}/{i:05d}.png"
         Image.fromarray(s.image).save(images_dir / file)
@@ -47,6 +82,8 @@ def synthetic_charset_texts(languages) -> list[str]:
 
 
 def stats(rows: list[dict]) -> dict:
+    from collections import Counter
+
     words = [w for r in rows for w in r["words"] if not w.get("ignore")]
     return {"images": len(rows), "words": len(words),
             "images_per_language": dict(Counter(r["language"] for r in rows).most_common()),
@@ -55,27 +92,27 @@ def stats(rows: list[dict]) -> dict:
             "words_per_image": dict(sorted(Counter(len(r["words"]) for r in rows).items()))}
 
 
-def run(params: dict, out: str | Path) -> dict:
+def run(params: Params, out_dir: Path) -> dict:
+    from common.io import atomic_dir, atomic_write_json
     from tasks.ocr.data import load_icdar, save_split
     from tasks.ocr.langs import check_languages
     from tasks.ocr.text import Charset
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out_dir) as tmp:
         root = tmp / "dataset"
         images = root / "images"
         images.mkdir(parents=True)
-        if params["source"] == "synthetic":
-            check_languages(params["languages"])
-            splits = {s: synthetic_split(params, s, params[f"{s}_images"], images) for s in ("train", "val")}
-            charset = Charset.from_texts(synthetic_charset_texts(params["languages"]))
-        elif params["source"] == "icdar":
-            raw = Path(params["raw_dir"])
-            splits = {s: load_icdar(raw / spec["images"], raw / spec["gt"], script_column=spec.get("script_column", False),
-                                    language=spec.get("language", ""))
-                      for s, spec in params["splits"].items()}
-            charset = Charset.from_texts(w["text"] for r in splits["train"] for w in r["words"] if not w["ignore"])
+        if params.source == "synthetic":
+            check_languages(params.languages)
+            splits = {s: synthetic_split(params, s, n, images)
+                      for s, n in (("train", params.train_images), ("val", params.val_images))}
+            charset = Charset.from_texts(synthetic_charset_texts(params.languages))
         else:
-            raise SystemExit(f"unknown prepare source {params['source']!r}; expected 'synthetic' or 'icdar'")
+            raw = Path(params.raw_dir)
+            splits = {s: load_icdar(raw / spec.images, raw / spec.gt, script_column=spec.script_column,
+                                    language=spec.language)
+                      for s, spec in params.splits.items()}
+            charset = Charset.from_texts(w["text"] for r in splits["train"] for w in r["words"] if not w["ignore"])
         for split, rows in splits.items():
             save_split(rows, root / split)
         atomic_write_json(root / "charset.json", charset.to_json())
@@ -86,13 +123,5 @@ def run(params: dict, out: str | Path) -> dict:
     return doc
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.ocr.prepare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/ocr/prepare")
-    args = ap.parse_args(argv)
-    run(stage_params("ocr", "prepare"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

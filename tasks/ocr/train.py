@@ -1,69 +1,75 @@
-"""Stages ``train_det``, ``train_teacher``, ``train_student`` and ``train_student_nokd``: train one OCR
-network through LightningCLI (``configs/<det|teacher|student>.yaml`` + the profile's schedule), validate it
-and write ``data/ocr/train/<name>/{model.pt, metrics.json, logs/}``.
+"""Stages ``train_det``, ``train_teacher``, ``train_student`` and ``train_student_nokd``: train one OCR network
+through LightningCLI (``configs/<det|teacher|student>.yaml`` + the profile's ``config`` from ``params.yaml``),
+validate it and write ``data/ocr/train/<name>/{model.pt, metrics.json, logs/}``.
 
 * ``det``: the DB detector (validation: ICDAR h-mean at IoU 0.5);
 * ``teacher``: the "big model" recogniser (a CRNN about 4× the student);
 * ``student``: the CRNN edge recogniser distilled from the teacher (frame-level KD, ``common.distill``);
 * ``student-nokd``: the same CRNN and budget without the teacher (the distillation ablation).
+
+``python -m tasks.ocr.train <name>`` reads section ``<profile>.train.<name>`` of ``tasks/ocr/params.yaml``. An
+interrupted stage resumes from its last epoch when rerun (checkpoints in ``data/ocr/.resume/train/<name>/``,
+removed when it completes).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.stage import Field, StageId, StageParams, main
+from common.training.config import LightningConfig
 
-CONFIGS = {"det": "det.yaml", "teacher": "teacher.yaml", "student": "student.yaml", "student-nokd": "student.yaml"}
-OPTIONS = {"epochs": "trainer.max_epochs", "batch_size": "data.init_args.batch_size", "workers": "data.init_args.workers",
-           "lr": "model.init_args.optimizer.init_args.lr", "warmup_epochs": "model.init_args.warmup_epochs",
-           "val_every": "trainer.check_val_every_n_epoch", "seed": "seed_everything",
-           "accelerator": "trainer.accelerator", "devices": "trainer.devices", "imgsz": "data.init_args.imgsz",
-           "distill_weight": "model.init_args.distill_weight", "distill_tau": "model.init_args.distill_tau"}
+CONFIGS = Path("tasks/ocr/configs")
+DATA_DIR = "data/ocr/prepare/dataset"
+TEACHER = "data/ocr/train/teacher/model.pt"
+STAGES = {  # name → config file, kind of network, the recogniser it is distilled from
+    "det": {"config": "det.yaml", "kind": "det", "teacher": None},
+    "teacher": {"config": "teacher.yaml", "kind": "rec", "teacher": None},
+    "student": {"config": "student.yaml", "kind": "rec", "teacher": TEACHER},
+    "student-nokd": {"config": "student.yaml", "kind": "rec", "teacher": None},
+}
 
 
-def run(name: str, params: dict, out_dir: str | Path, data_dir: str = "data/ocr/prepare/dataset",
-        teacher: str = "data/ocr/train/teacher/model.pt") -> dict:
-    from common.training.stage import fit_and_validate
+class Params(StageParams):
+    config: LightningConfig = Field(default_factory=LightningConfig,
+                                    description="LightningCLI configuration layered over the stage's configs/*.yaml "
+                                                "(see `python -m tasks.ocr fit --help`)")
+
+
+def run(name: str, params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import clear_scratch, fit_and_validate, scratch_dir
+    from tasks.ocr.__main__ import CLASSES
     from tasks.ocr.__main__ import main as cli_main
-    from tasks.ocr.module import save_ocr_model
+    from tasks.ocr.models import save_ocr_model
 
-    if name not in CONFIGS:
-        raise SystemExit(f"unknown network {name!r}; expected one of {sorted(CONFIGS)}")
-    p = {**params.get("common_train", {}), **params.get(name, {})}
-    runs_dir = Path("data/ocr/runs") / name
-    overrides = [f"--data.init_args.data_dir={data_dir}", f"--trainer.default_root_dir={runs_dir}"]
-    if name != "det":
-        overrides.append(f"--model.init_args.charset_file={Path(data_dir) / 'charset.json'}")
-    if name == "student":
-        overrides.append(f"--model.init_args.teacher={teacher}")
-    overrides += [f"--{opt}={p[key]}" for key, opt in OPTIONS.items() if key in p]
+    spec = STAGES[name]
+    kind, teacher = spec["kind"], spec["teacher"]
+    if teacher and not Path(teacher).is_file():
+        raise SystemExit(f"{teacher}: the teacher recogniser is not there — run its stage first "
+                         f"(`dvc repro tasks/ocr/dvc.yaml:train_teacher`)")
+    configs = [CONFIGS / spec["config"]]
+    sid = StageId("ocr", f"train.{name}")
+    inputs = {"data": {"init_args": {"data_dir": data_dir}}}
+    if kind == "rec":
+        inputs["model"] = {"init_args": {"charset_file": str(Path(data_dir) / "charset.json"),
+                                         **({"teacher": teacher} if teacher else {})}}
+    config = params.config.merged(inputs)
     with atomic_dir(out_dir) as tmp:
-        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), Path("tasks/ocr/configs") / CONFIGS[name],
-                                        overrides, tmp / "logs", checkpoints_to=runs_dir / "checkpoints")
+        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), configs, config, tmp / "logs",
+                                        scratch=scratch_dir(sid, params, configs), seed=params.seed,
+                                        where=(sid.params_file, [params.profile, *sid.section.split(".")]),
+                                        classes=CLASSES[kind])
         module = cli.model
-        kind = "det" if name == "det" else "rec"
         save_ocr_model(tmp / "model.pt", module.model, kind, module.arch, name=name)
         metrics["name"] = name
         metrics["params"] = sum(q.numel() for q in module.model.parameters())
         if kind == "rec":
             metrics["skipped_train_words"] = cli.datamodule.train_set.skipped
-            metrics["distilled_from"] = teacher if name == "student" else None
+            metrics["distilled_from"] = module.hparams.get("teacher")
         atomic_write_json(tmp / "metrics.json", metrics)
-    print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
+    clear_scratch(sid)
     return metrics
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.ocr.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(CONFIGS))
-    ap.add_argument("--out", help="output directory (default: data/ocr/train/<name>)")
-    ap.add_argument("--data", default="data/ocr/prepare/dataset")
-    ap.add_argument("--teacher", default="data/ocr/train/teacher/model.pt", help="the student's teacher")
-    args = ap.parse_args(argv)
-    run(args.name, stage_params("ocr", "train"), args.out or f"data/ocr/train/{args.name}", args.data, args.teacher)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run, stages={name: f"train.{name}" for name in STAGES})

@@ -11,6 +11,8 @@ paper and the repo's ``pose_mobilenet.py`` architecture.
 * Outputs: 1/4 → K heatmaps + K associative-embedding tags; 1/2 → K heatmaps (HigherHRNet-style).
 
 The published configurations (``mobile_configs/search-*.json`` of the repo) are in :data:`CONFIGS`.
+Trained models are saved with :func:`save_pose_model` (``common.modelfile``: the architecture as four plain
+values, the state dict and a ``meta`` dict) and rebuilt by :func:`load_pose_model` from those values only.
 """
 from __future__ import annotations
 
@@ -154,3 +156,51 @@ def count_gmacs(model: nn.Module, imgsz: int) -> float:
     from common.evaluate.profile import count_gflops
 
     return count_gflops(model, torch.zeros(1, 3, imgsz, imgsz)) / 2
+
+
+# ----------------------------------------------------------------------------- model files
+FORMAT = "edgerepro.litepose.v1"
+KIND = "litepose"
+
+
+def save_pose_model(path, model: LitePose, **meta) -> None:
+    """``model``'s architecture (configuration name, joints, kernel, fusion), state dict and ``meta`` (variant,
+    input size, decoding tag threshold …) as a ``common.modelfile`` file."""
+    from common.modelfile import save_model_file
+
+    arch = {"config": model.config, "num_joints": int(model.num_joints), "kernel": int(model.kernel),
+            "fusion": bool(model.fusion)}
+    save_model_file(path, FORMAT, KIND, arch=arch, state_dict=model.state_dict(), meta=meta)
+
+
+def _arch(path, arch) -> dict:
+    """The stored architecture, checked: a known configuration name and plain numbers / a flag, nothing else."""
+    from common.modelfile import ModelFileError
+
+    def count(v, below: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 < v < below
+
+    ok = (isinstance(arch, dict) and set(arch) == {"config", "num_joints", "kernel", "fusion"}
+          and arch["config"] in CONFIGS and count(arch["num_joints"], 1000)
+          and (arch["kernel"] is None or count(arch["kernel"], 32)) and isinstance(arch["fusion"], bool))
+    if not ok:
+        raise ModelFileError(f"{path}: refused: its architecture {arch!r} is not a LitePose configuration "
+                             f"({'/'.join(CONFIGS)}, 1–999 joints, a kernel below 32, fusion true/false)")
+    return dict(arch)
+
+
+def load_pose_model(path) -> LitePose:
+    """A LitePose saved by :func:`save_pose_model`, rebuilt from its stored architecture values."""
+    from common.modelfile import load_model_file
+
+    ck = load_model_file(path, FORMAT)  # no kind check: files written before common.modelfile carry none
+    model = LitePose(**_arch(path, ck.get("arch")))
+    model.load_state_dict(ck["state_dict"])
+    return model
+
+
+def load_pose_meta(path) -> dict:
+    """The ``meta`` a LitePose file was saved with (variant, input size, decoding tag threshold, …)."""
+    from common.modelfile import read_meta
+
+    return read_meta(path, FORMAT)

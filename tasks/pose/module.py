@@ -11,23 +11,6 @@ import torch
 from common.training.module import TaskModule
 
 
-def load_pose_model(path: str | Path):
-    """A LitePose saved by :func:`save_pose_model` (architecture args + state dict; ``weights_only``)."""
-    from tasks.pose.model import LitePose
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "edgerepro.litepose.v1":
-        raise ValueError(f"{path}: not an edgerepro LitePose file (expected format edgerepro.litepose.v1)")
-    model = LitePose(**ckpt["arch"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model
-
-
-def load_pose_meta(path: str | Path) -> dict:
-    """The ``meta`` a LitePose file was saved with (variant, input size, decoding tag threshold, …)."""
-    return dict(torch.load(path, map_location="cpu", weights_only=True).get("meta") or {})
-
-
 def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_images: int = 128,
                          batch_size: int = 8) -> tuple[float, dict[float, float]]:
     """The decoding tag threshold (max tag distance for a joint to join a person) with the best OKS AP on
@@ -58,17 +41,6 @@ def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_ima
         ap[thr] = oks_ap(gt, results, oks_sigmas(kset.num_joints))["ap"]
     best = max(candidates, key=lambda t: (ap[t], t))  # ties: the larger threshold (HigherHRNet's side)
     return float(best), ap
-
-
-def save_pose_model(path: str | Path, model, **meta) -> None:
-    import io
-
-    from common.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    arch = {"config": model.config, "num_joints": model.num_joints, "kernel": model.kernel, "fusion": model.fusion}
-    torch.save({"format": "edgerepro.litepose.v1", "arch": arch, "state_dict": model.state_dict(), "meta": meta}, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 class PoseModule(TaskModule):

@@ -7,21 +7,43 @@ CrowdPose release: ``{split: {json, images}}`` under ``raw_dir``.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
+from pydantic import model_validator
 
-from common.io import atomic_dir, atomic_write_json, stage_params
-from tasks.pose.data import KeypointSet, flip_index, load_keypoints_json, synthesize
+from common.stage import Field, StageParams, main
 
 
-def write_yolo_pose(kset: KeypointSet, root: Path, split: str) -> int:
+class Params(StageParams):
+    source: Literal["synthetic", "coco"] = Field(description="synthetic scenes, or a COCO / CrowdPose release")
+    train_images: int = Field(400, ge=1, description="synthetic: training images")
+    val_images: int = Field(80, ge=1, description="synthetic: validation images")
+    image_size: int = Field(128, ge=32, description="synthetic: image side in pixels")
+    max_people: int = Field(4, ge=1, description="synthetic: most people per image")
+    min_height: int = Field(40, ge=8, description="synthetic: smallest person height in pixels")
+    max_height: int = Field(110, ge=8, description="synthetic: largest person height in pixels")
+    raw_dir: str | None = Field(None, description="coco: the folder holding the release")
+    splits: dict[Literal["train", "val"], dict[Literal["json", "images"], str]] | None = Field(
+        None, description="coco: our split → {json: annotation file, images: image folder}, relative to raw_dir")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source == "coco" and not (self.raw_dir and self.splits and set(self.splits) == {"train", "val"}
+                                          and all(set(s) == {"json", "images"} for s in self.splits.values())):
+            raise ValueError("source coco needs raw_dir and splits {train, val}, each with json and images")
+        if self.min_height > self.max_height:
+            raise ValueError(f"min_height ({self.min_height}) > max_height ({self.max_height})")
+        return self
+
+
+def write_yolo_pose(kset, root: Path, split: str) -> int:
     """``root/images/<split>/`` (hard links, or copies across devices) + ``root/labels/<split>/*.txt``."""
+    import os
+    import shutil
+
+    import numpy as np
+
     (root / "images" / split).mkdir(parents=True, exist_ok=True)
     (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     n = 0
@@ -52,28 +74,32 @@ def write_yolo_pose(kset: KeypointSet, root: Path, split: str) -> int:
     return n
 
 
-def run(params: dict, out_dir: str | Path) -> dict:
-    out_dir = Path(out_dir)
+def run(params: Params, out_dir: Path) -> dict:
+    import json
+    import os
+    from dataclasses import replace
+
+    from common.io import atomic_dir, atomic_write_json
+    from tasks.pose.data import flip_index, load_keypoints_json, synthesize
+
     with atomic_dir(out_dir) as tmp:
         root = tmp / "dataset"
         ksets = {}
-        if params["source"] == "synthetic":
-            for split in ("train", "val"):
-                path = synthesize(root, split, params[f"{split}_images"], seed=params["seed"],
-                                  size=params["image_size"], max_people=params["max_people"],
-                                  min_height=params["min_height"], max_height=params["max_height"])
+        if params.source == "synthetic":
+            for split, n in (("train", params.train_images), ("val", params.val_images)):
+                path = synthesize(root, split, n, seed=params.seed, size=params.image_size,
+                                  max_people=params.max_people, min_height=params.min_height,
+                                  max_height=params.max_height)
                 ksets[split] = load_keypoints_json(path, root / "images")  # validates what was written
-        elif params["source"] == "coco":
-            raw = Path(params["raw_dir"])
+        else:
+            raw = Path(params.raw_dir)
             (root / "images").mkdir(parents=True)
-            for split, spec in params["splits"].items():
+            for split, spec in params.splits.items():
                 kset = load_keypoints_json(raw / spec["json"], raw / spec["images"])
                 for info in kset.images.values():  # one images/ folder, names unique across splits
                     os.symlink((kset.images_dir / info["file_name"]).resolve(), root / "images" / info["file_name"])
                 (root / f"{split}.json").write_text(json.dumps(kset.raw))
                 ksets[split] = replace(kset, path=root / f"{split}.json", images_dir=root / "images")
-        else:
-            raise ValueError(f"tasks/pose/params.yaml: prepare.source must be synthetic or coco, got {params['source']!r}")
         stats = {}
         for split in ("train", "val"):
             kset = ksets[split]
@@ -85,19 +111,10 @@ def run(params: dict, out_dir: str | Path) -> dict:
         (root / "yolo" / "data.yaml").write_text(json.dumps({
             "path": ".", "train": "images/train", "val": "images/val", "names": {0: "person"},
             "kpt_shape": [k, 3], "flip_idx": flip_index(names)}))
-        doc = {"source": params["source"], "joints": names, **stats}
+        doc = {"source": params.source, "joints": names, **stats}
         atomic_write_json(tmp / "prepare.json", doc)
-    print(json.dumps(doc))
     return doc
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.pose.prepare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/pose/prepare")
-    args = ap.parse_args(argv)
-    run(stage_params("pose", "prepare"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -14,18 +14,28 @@ Writes ``data/reid/evaluate/{results.json, onnx/*.onnx}``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Annotated
 
-import numpy as np
-import torch
-
-from common.io import atomic_dir, atomic_write_json, read_json, stage_params
+from common.stage import Field, StageParams, main
 
 TRAIN = Path("data/reid/train")
+DATA = "data/reid/prepare/dataset"
 
 
-def spectrum(features: torch.Tensor, taus) -> dict:
+class Params(StageParams):
+    threads: int = Field(1, ge=1, description="CPU threads of every latency measurement")
+    warmup: int = Field(3, ge=0, description="latency: untimed runs first")
+    runs: int = Field(20, ge=1, description="latency: timed runs (the median is reported)")
+    batch_size: int = Field(256, ge=1, description="images per forward pass when embedding the validation set")
+    calibration_images: int = Field(128, ge=1, description="training images that calibrate the static INT8 models")
+    taus: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        min_length=1, description="energy thresholds τ at which the spectra's k is read (each in (0, 1])")
+
+
+def spectrum(features, taus) -> dict:
+    import torch
+
     from common.distill.embedding import energy_rank
 
     s = torch.linalg.svdvals(features.double())
@@ -34,7 +44,10 @@ def spectrum(features: torch.Tensor, taus) -> dict:
             "k": {f"{t:g}": energy_rank(s, t) for t in taus}}
 
 
-def run(params: dict, out: str | Path, data_dir: str = "data/reid/prepare/dataset") -> dict:
+def run(params: Params, out_dir: Path, data_dir: str = DATA) -> dict:
+    import numpy as np
+    import torch
+
     from common.compress.quantize import quantize_static_int8
     from common.evaluate.profile import hardware, onnx_latency
     from common.evaluate.torch_latency import median_latency_ms
@@ -42,13 +55,14 @@ def run(params: dict, out: str | Path, data_dir: str = "data/reid/prepare/datase
     from tasks.reid.data import SplitArrays
     from tasks.reid.metrics import evaluate_pairs
     from tasks.reid.models import count_params, embed, load_tokenizer
+    from common.io import atomic_dir, atomic_write_json, read_json
     from tasks.reid.module import SAME_PAIR, TEXT_PAIR, VISUAL_PAIRS, load_model
 
     torch.manual_seed(0)
     val = SplitArrays.load(Path(data_dir) / "val.npz")
     train = SplitArrays.load(Path(data_dir) / "train.npz")
-    threads, warmup, runs, bs = params["threads"], params["warmup"], params["runs"], params["batch_size"]
-    taus = params["taus"]
+    threads, warmup, runs, bs = params.threads, params.warmup, params.runs, params.batch_size
+    taus = params.taus
     one = torch.from_numpy(val.images[:1]).permute(0, 3, 1, 2).float() / 255
     pairs = {**VISUAL_PAIRS, **SAME_PAIR, **TEXT_PAIR}
     student_pairs = {**VISUAL_PAIRS, **SAME_PAIR}
@@ -78,13 +92,13 @@ def run(params: dict, out: str | Path, data_dir: str = "data/reid/prepare/datase
     res["train"]["teacher"] = read_json(TRAIN / "teacher" / "metrics.json")
     res["spectrum"] = {"teacher": spectrum(t_feat, taus),
                        "gaussian": spectrum(torch.randn(t_feat.shape, generator=torch.Generator().manual_seed(0)), taus)}
-    rgb_train = torch.from_numpy(train.images[:params["calibration_images"]]).permute(0, 3, 1, 2).float() / 255
+    rgb_train = torch.from_numpy(train.images[:params.calibration_images]).permute(0, 3, 1, 2).float() / 255
 
     # ---- students
     variants = sorted(p.name for p in (TRAIN / "student").iterdir() if (p / "model.pt").is_file())
     if not variants:
         raise FileNotFoundError(f"{TRAIN / 'student'}: no trained student variants")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out_dir) as tmp:
         for name in variants:
             model = load_model(TRAIN / "student" / name / "model.pt")
             feat = embed(model, val.images, bs)
@@ -122,14 +136,5 @@ def run(params: dict, out: str | Path, data_dir: str = "data/reid/prepare/datase
     return res
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.reid.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/reid/evaluate")
-    ap.add_argument("--data", default="data/reid/prepare/dataset")
-    args = ap.parse_args(argv)
-    run(stage_params("reid", "evaluate"), args.out, args.data)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

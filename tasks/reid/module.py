@@ -259,13 +259,7 @@ class TeacherModule(ReIDModule):
         return torch.cat(embs), np.array(pids)
 
     def save(self, path, **extra) -> None:
-        from common.io import atomic_write_bytes
-        import io
-
-        buf = io.BytesIO()
-        torch.save({"format": FORMAT, "kind": "teacher", "config": self.config, "state_dict": self.model.state_dict(),
-                    **extra}, buf)
-        atomic_write_bytes(path, buf.getvalue())
+        save_model(path, "teacher", self.config, self.model, **extra)
 
 
 class StudentModule(ReIDModule):
@@ -318,27 +312,50 @@ class StudentModule(ReIDModule):
         return loss, items
 
     def save(self, path, **extra) -> None:
-        from common.io import atomic_write_bytes
-        import io
+        save_model(path, "student", self.config, self.model, **extra)
 
-        buf = io.BytesIO()
-        torch.save({"format": FORMAT, "kind": "student", "config": self.config, "state_dict": self.model.state_dict(),
-                    **extra}, buf)
-        atomic_write_bytes(path, buf.getvalue())
+
+# the constructor arguments a model file records, per kind, with their types: the loader rebuilds the network from
+# these plain values only (the class from the kind, the backbone from VisualEncoder's fixed set), never from a
+# class path stored in the file
+ARCH = {
+    "teacher": {"num_classes": int, "dim": int, "backbone": str, "lora_layers": list, "lora_ranks": list,
+                "lora_alpha_ratio": float, "lora_dropout": float},
+    "student": {"num_classes": int, "dim": int, "backbone": str, "width": float},
+}
+BACKBONES = ("resnet18", "mobilenet_v3_small")
+
+
+def save_model(path: str | Path, kind: str, config: dict, model: nn.Module, **extra) -> Path:
+    """A teacher's or student's network as an ``edgerepro.reid.v1`` file: its constructor arguments
+    (``config``), its state dict and ``extra`` plain values (e.g. the variant's ``name``)."""
+    from common.modelfile import save_model_file
+
+    return save_model_file(path, FORMAT, kind, config=config, state_dict=model.state_dict(), **extra)
+
+
+def _plain(value, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, (int, float))
+    if kind is list:
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return isinstance(value, kind)
 
 
 def load_model(path: str | Path) -> nn.Module:
-    """A saved teacher or student (our own file: written by :meth:`TeacherModule.save` / ``StudentModule.save``)."""
+    """A saved teacher or student (written by :meth:`TeacherModule.save` / :meth:`StudentModule.save`), in eval
+    mode."""
+    from common.modelfile import ModelFileError, load_model_file
     from tasks.reid.models import StudentModel, TeacherModel
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no saved ReID model (run the training stage first)")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an edgerepro ReID model (format {ck.get('format') if isinstance(ck, dict) else '?'!r}, "
-                         f"expected {FORMAT!r})")
-    cls = TeacherModel if ck["kind"] == "teacher" else StudentModel
-    model = cls(**ck["config"])
+    ck = load_model_file(path, FORMAT, tuple(ARCH))
+    arch, config = ARCH[ck["kind"]], ck.get("config")
+    if not (isinstance(config, dict) and set(config) == set(arch) and all(_plain(v, arch[k]) for k, v in config.items())
+            and config["backbone"] in BACKBONES):
+        raise ModelFileError(f"{path}: not a known ReID {ck['kind']} network: {config!r} (expected the keys "
+                             f"{sorted(arch)} with plain values, backbone in {BACKBONES})")
+    model = (TeacherModel if ck["kind"] == "teacher" else StudentModel)(**config)
     model.load_state_dict(ck["state_dict"])
     return model.eval()

@@ -10,10 +10,39 @@ by its loader (``splits`` maps train / val to the dataset's split names, one or 
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Annotated, Literal
 
-from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, stage_params
+from pydantic import model_validator
+
+from common.stage import Field, StageParams, main
+
+Modality = Literal["rgb", "ir", "sketch"]  # tasks.reid.data.MODALITIES (tests check they agree)
+Source = Literal["synthetic", "market1501", "sysu_mm01", "cuhk_pedes"]  # "synthetic" + tasks.reid.data.LOADERS
+Count = Annotated[int, Field(ge=1)]
+
+
+class Params(StageParams):
+    source: Source = Field(description="synthetic identities, or a real dataset read by its loader")
+    image_size: tuple[Count, Count] = Field((64, 32), description="[height, width] the images are resized to")
+    train_ids: int = Field(150, ge=1, description="synthetic: training identities")
+    val_ids: int = Field(50, ge=1, description="synthetic: validation identities (after the training ones)")
+    captions_per_id: int = Field(2, ge=0, description="synthetic: descriptions per identity")
+    views: dict[Modality, tuple[Count, Count]] | None = Field(
+        None, description="synthetic: modality → [cameras, images per camera] of every identity (every modality)")
+    raw_dir: str | None = Field(None, description="real dataset: the folder holding it")
+    splits: dict[Literal["train", "val"], str | list[str]] | None = Field(
+        None, description="real dataset: our split → the dataset's split name(s)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source == "synthetic":
+            missing = [m for m in ("rgb", "ir", "sketch") if m not in (self.views or {})]
+            if missing:
+                raise ValueError(f"source synthetic needs views of every modality; missing {missing}")
+        elif not (self.raw_dir and self.splits and set(self.splits) == {"train", "val"}):
+            raise ValueError(f"source {self.source} needs raw_dir and splits (train and val)")
+        return self
 
 
 def samples_png(split, n_ids: int = 6) -> bytes:
@@ -53,28 +82,26 @@ def samples_png(split, n_ids: int = 6) -> bytes:
     return buf.getvalue()
 
 
-def run(params: dict, out: str | Path) -> dict:
+def run(params: Params, out_dir: Path) -> dict:
+    from common.io import atomic_dir, atomic_write_bytes, atomic_write_json
     from tasks.reid.data import LOADERS, MODALITIES, read_records, synthetic_split
 
-    size = tuple(params.get("image_size", (64, 32)))
-    stats = {"source": params["source"], "image_size": list(size), "splits": {}}
-    with atomic_dir(out) as tmp:
+    size = tuple(params.image_size)
+    stats = {"source": params.source, "image_size": list(size), "splits": {}}
+    with atomic_dir(out_dir) as tmp:
         root = tmp / "dataset"
         root.mkdir(parents=True)
         for split in ("train", "val"):
-            if params["source"] == "synthetic":
-                start = 0 if split == "train" else params["train_ids"]
-                pids = range(start, start + params[f"{split}_ids"])
-                views = {m: tuple(params["views"][m]) for m in MODALITIES}
-                arr = synthetic_split(params["seed"], pids, views, size, params.get("captions_per_id", 2))
-            elif params["source"] in LOADERS:
-                wanted = params["splits"][split]  # one split name or a list (e.g. Market's query + gallery)
-                records = [r for name in ([wanted] if isinstance(wanted, str) else wanted)
-                           for r in LOADERS[params["source"]](params["raw_dir"], name)]
-                arr = read_records(records, size)
+            if params.source == "synthetic":
+                start = 0 if split == "train" else params.train_ids
+                pids = range(start, start + (params.train_ids if split == "train" else params.val_ids))
+                views = {m: tuple(params.views[m]) for m in MODALITIES}
+                arr = synthetic_split(params.seed, pids, views, size, params.captions_per_id)
             else:
-                raise SystemExit(f"unknown prepare source {params['source']!r}; expected 'synthetic' or one of "
-                                 f"{sorted(LOADERS)}")
+                wanted = params.splits[split]  # one split name or a list (e.g. Market's query + gallery)
+                records = [r for name in ([wanted] if isinstance(wanted, str) else wanted)
+                           for r in LOADERS[params.source](params.raw_dir, name)]
+                arr = read_records(records, size)
             arr.save(root / f"{split}.npz")
             stats["splits"][split] = {"images": int(len(arr.pids)), "ids": int(len(set(arr.pids.tolist()))),
                                       "captions": int(sum(len(v) for v in arr.captions.values())),
@@ -86,13 +113,5 @@ def run(params: dict, out: str | Path) -> dict:
     return stats
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.reid.prepare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/reid/prepare")
-    args = ap.parse_args(argv)
-    run(stage_params("reid", "prepare"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

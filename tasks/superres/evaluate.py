@@ -13,19 +13,37 @@ AlexNet/VGG weights, which cannot be had offline: not measured.
 
 Latency (batch 1, LR ``latency_lr_size``², ``threads`` CPU threads, median of ``runs``): PyTorch eager
 and onnxruntime on the exported graphs; the multi-step model is its encoder + K UNet calls driven by
-diffusers' DDIM scheduler + decoder. Writes ``data/superres/evaluate/{results.json, comparison.png}``.
+diffusers' DDIM scheduler + decoder. The scale is the dataset's (``prepare``'s manifest). Writes
+``data/superres/evaluate/{results.json, comparison.png}``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import torch
+from common.stage import Field, StageParams, main
 
-from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_json, stage_params
+if TYPE_CHECKING:  # annotations only: the heavy modules load inside the functions
+    import numpy as np
+    import torch
 
 TRAIN = Path("data/superres/train")
+DATA = "data/superres/prepare/dataset"
+EXPORT = "data/superres/export"
+
+
+class Params(StageParams):
+    steps: list[Annotated[int, Field(ge=1)]] = Field(
+        min_length=1, description="DDIM step counts of the multi-step model (a row each; the largest is pictured)")
+    threads: int = Field(1, ge=1, description="CPU threads of PyTorch and onnxruntime while timing (quality uses all)")
+    latency_lr_size: int = Field(32, ge=4, description="LR side of the latency input (batch 1)")
+    warmup: int = Field(3, ge=0, description="untimed runs before timing")
+    runs: int = Field(10, ge=1, description="timed runs (the median is reported)")
+    batch_size: int = Field(8, ge=1, description="images per call while scoring quality")
+    max_images: int | None = Field(None, ge=1, description="score only the first validation images (null: all)")
+    comparison_images: list[Annotated[int, Field(ge=0)]] = Field(
+        [0, 1, 2], description="indices of the validation images in the comparison picture (missing ones skipped)")
+    comparison_crop: int = Field(64, ge=1, description="side of the HR window shown per image")
 
 
 def quality(sr: torch.Tensor, hr: torch.Tensor, dists) -> dict[str, np.ndarray]:
@@ -46,6 +64,8 @@ def quality(sr: torch.Tensor, hr: torch.Tensor, dists) -> dict[str, np.ndarray]:
 def run_padded(model, lr: torch.Tensor, scale: int, multiple: int = 2) -> torch.Tensor:
     """SR of an LR image of any size: reflect-pad to a multiple of ``multiple`` LR pixels (the UNet halves the
     latent twice; the latent is 2× the LR), run, crop the padding off the output."""
+    import torch
+
     h, w = lr.shape[-2:]
     ph, pw = -h % multiple, -w % multiple
     if ph or pw:
@@ -74,6 +94,9 @@ class OnnxMultiStep:
         self.steps, self.seed = steps, seed
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
+        import numpy as np
+        import torch
+
         from tasks.superres.models import build_scheduler
 
         z_lr = self.enc.run(None, {"lr": lr})[0]
@@ -86,48 +109,40 @@ class OnnxMultiStep:
         return self.dec.run(None, {"z": z.numpy()})[0]
 
 
-def comparison_image(rows: list[dict], columns: list[str], crop: int) -> bytes:
-    """A grid: one row per validation image (a ``crop``² window of the HR frame), one column per method."""
-    from common.reports.render import _png, _pyplot  # noqa: PLC2701 (the shared figure helpers)
+def comparison_image(rows: list[dict], columns: list[str]) -> bytes:
+    """A grid: one row per validation image (a window of the HR frame, labelled), one column per method."""
+    from common.reports.grid import image_grid
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), len(columns), figsize=(1.6 * len(columns), 1.75 * len(rows)), dpi=140,
-                             squeeze=False)
-    for r, row in enumerate(rows):
-        for c, name in enumerate(columns):
-            ax = axes[r][c]
-            ax.imshow(row[name], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(name, fontsize=8)
-        axes[r][0].set_ylabel(row["label"], fontsize=7)
-    return _png(fig)
+    return image_grid(rows, columns, row_labels=[r["label"] for r in rows], cell=(1.6, 1.75))
 
 
-def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/dataset",
-        export_dir: str = "data/superres/export") -> dict:
+def run(params: Params, out_dir: Path, data_dir: str = DATA, export_dir: str = EXPORT) -> dict:
+    import numpy as np
+    import torch
     from tqdm import tqdm
 
     from common.evaluate.profile import hardware
     from common.evaluate.torch_latency import median_latency_ms
+    from common.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_json
     from tasks.superres import models as M
-    from tasks.superres.export import Bicubic, one_step_models
+    from tasks.superres.export import one_step_models
     from tasks.superres.losses import DISTS
-    from tasks.superres.module import load_codec, load_features, load_onestep, load_split, load_unet, to_tensor
+    from tasks.superres.models import Bicubic
+    from tasks.superres.module import (dataset_scale, load_codec, load_features, load_onestep, load_split, load_unet,
+                                       to_tensor)
 
     torch.manual_seed(0)
-    threads = int(params.get("threads", 1))  # latency threads; quality runs on every core
-    scale = params.get("scale", 4)
+    threads = params.threads  # latency threads; quality runs on every core
+    scale = dataset_scale(data_dir)
     hr_all, lr_all, sources = load_split(data_dir, "val")
-    n = min(params.get("max_images") or len(hr_all), len(hr_all))
+    n = min(params.max_images or len(hr_all), len(hr_all))
     codec = load_codec(TRAIN / "autoencoder" / "model.pt")
     unet, _ = load_unet(TRAIN / "diffusion" / "model.pt")
     dists = DISTS(load_features(TRAIN / "features" / "model.pt"))
     exported = read_json(Path(export_dir) / "export.json")["models"]
 
     models: dict[str, torch.nn.Module] = {"bicubic": Bicubic(scale)}
-    for k in params["steps"]:
+    for k in params.steps:
         models[f"multistep-{k}"] = M.MultiStepSR(codec, unet, scale, steps=int(k), seed=0)
     for name, path in one_step_models().items():
         models[name] = load_onestep(path, codec, scale)
@@ -135,7 +150,7 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
 
     results: dict[str, dict] = {}
     outputs: dict[str, list[np.ndarray]] = {}
-    bs = int(params.get("batch_size", 8))
+    bs = params.batch_size
     def score(fn) -> tuple[dict[str, float], list[np.ndarray]]:
         """Mean quality of ``fn(lr, hr) → image`` over the validation images, and its outputs (H, W, 3)."""
         per: dict[str, list] = {}
@@ -161,10 +176,10 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
 
     # latency: PyTorch eager and onnxruntime, batch 1, the same LR size and thread count for every model
     torch.set_num_threads(threads)
-    s = int(params["latency_lr_size"])
+    s = params.latency_lr_size
     x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))
     x_np = x.numpy()
-    warmup, runs = int(params.get("warmup", 3)), int(params.get("runs", 10))
+    warmup, runs = params.warmup, params.runs
     for name, model in tqdm(list(models.items()), desc="latency", unit="model"):
         heavy = name.startswith("multistep-") and int(name.split("-")[1]) > 10
         r = max(3, runs // 3) if heavy else runs
@@ -182,9 +197,9 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
         results[name]["latency_s"] = (results[name]["latency_ms_onnx"] or results[name]["latency_ms_torch"]) / 1e3
 
     # the visual comparison: a window of a few validation images, each method side by side
-    pick = [i for i in params.get("comparison_images", [0, 1, 2]) if i < n]
-    crop = min(int(params.get("comparison_crop", 64)), hr_all[0].shape[0])
-    cols = ["LR", "bicubic", f"multistep-{max(params['steps'])}", "one_step_kd", "d3sr", "HR"]
+    pick = [i for i in params.comparison_images if i < n]
+    crop = min(params.comparison_crop, hr_all[0].shape[0])
+    cols = ["LR", "bicubic", f"multistep-{max(params.steps)}", "one_step_kd", "d3sr", "HR"]
     rows = []
     for i in pick:
         h, w = hr_all[i].shape[:2]
@@ -197,12 +212,12 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
         rows.append(row)
 
     doc = {"scale": scale, "images": n, "comparison_crop": crop, "val_sources": sorted(set(sources[:n])), "threads": threads,
-           "latency_lr_size": s, "latency_hr_size": s * scale, "steps": list(params["steps"]),
+           "latency_lr_size": s, "latency_hr_size": s * scale, "steps": list(params.steps),
            "deployed_one_step": "d3sr", "hardware": hardware(), "models": results,
            "train": {p.parent.name: read_json(p) for p in sorted(TRAIN.glob("**/metrics.json"))},
            "lpips": "not available offline (needs ImageNet-pretrained AlexNet/VGG weights)"}
-    with atomic_dir(out) as tmp:
-        atomic_write_bytes(tmp / "comparison.png", comparison_image(rows, cols, crop))
+    with atomic_dir(out_dir) as tmp:
+        atomic_write_bytes(tmp / "comparison.png", comparison_image(rows, cols))
         atomic_write_json(tmp / "results.json", doc)
     for name, r in results.items():
         print(f"{name:14s} PSNR {r['psnr']:.2f}  SSIM {r['ssim']:.3f}  DISTS {r['dists']:.4f}  edge L1 {r['edge_l1']:.4f}"
@@ -210,15 +225,5 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
     return doc
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.superres.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/superres/evaluate")
-    ap.add_argument("--data", default="data/superres/prepare/dataset")
-    ap.add_argument("--export", default="data/superres/export")
-    args = ap.parse_args(argv)
-    run(stage_params("superres", "evaluate"), args.out, args.data, args.export)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

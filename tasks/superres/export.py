@@ -6,67 +6,33 @@
   noisy latent, LR latent, timestep → ε̂) and ``decoder`` (latent → sr) — that the evaluation stage drives
   with diffusers' DDIM scheduler for 50 / 10 / 1 steps.
 
-Writes ``data/superres/export/{<model>.onnx, multistep_{encoder,unet,decoder}.onnx, export.json}``.
+The scale is the dataset's (``prepare``'s manifest). Writes ``data/superres/export/{<model>.onnx,
+multistep_{encoder,unet,decoder}.onnx, export.json}``.
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
-
-from common.io import atomic_dir, atomic_write_json, stage_params
+from common.stage import Field, StageParams, main
 
 TRAIN = Path("data/superres/train")
+DATA = "data/superres/prepare/dataset"
+DEPLOYED = "d3sr"  # the one_step variant that is deployed; the others are quality ablations of the same graph
 
 
-class Bicubic(nn.Module):
-    def __init__(self, factor: int):
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        from tasks.superres.models import upsample
-
-        return upsample(lr, self.factor)
+class Params(StageParams):
+    atol: float = Field(2e-3, gt=0, description="largest |ONNX − PyTorch| accepted on a validation image")
 
 
-class _Encoder(nn.Module):
-    def __init__(self, codec, factor):
-        super().__init__()
-        self.codec, self.factor = codec, factor
+def export_multi_input(model, inputs: dict, path: Path, atol: float, opset: int = 17) -> dict:
+    """ONNX export of a graph (``torch.nn.Module``) with several inputs (name → tensor), checked against PyTorch
+    with onnxruntime. (``common.export.onnx.export_onnx`` takes one input tensor; the UNet step takes three.)"""
+    import tempfile
 
-    def forward(self, lr):
-        return self.codec.encode_lr(lr, self.factor)
-
-
-class _Decoder(nn.Module):
-    def __init__(self, codec):
-        super().__init__()
-        self.codec = codec
-
-    def forward(self, z):
-        return self.codec.decode(z)
-
-
-class _UNetStep(nn.Module):
-    def __init__(self, unet):
-        super().__init__()
-        self.unet = unet
-
-    def forward(self, z, z_lr, t):
-        return self.unet(torch.cat([z, z_lr], 1), t).sample
-
-
-def export_multi_input(model: nn.Module, inputs: dict[str, torch.Tensor], path: Path, atol: float,
-                       opset: int = 17) -> dict:
-    """ONNX export of a graph with several inputs, checked against PyTorch with onnxruntime.
-    (``common.export.onnx.export_onnx`` takes one input tensor; the UNet step takes three.)"""
+    import numpy as np
     import onnx
     import onnxruntime as ort
+    import torch
 
     model.eval()
     names = list(inputs)
@@ -89,9 +55,6 @@ def export_multi_input(model: nn.Module, inputs: dict[str, torch.Tensor], path: 
             "max_abs_diff": diff, "file_bytes": path.stat().st_size}
 
 
-DEPLOYED = "d3sr"  # the one_step variant that is deployed; the others are quality ablations of the same graph
-
-
 def one_step_models(train_dir: Path = TRAIN) -> dict[str, Path]:
     """{name: model.pt} of every trained one-step model: the one_step variants, then the KD baseline."""
     out = {p.parent.name: p for p in sorted((train_dir / "one_step").glob("*/model.pt"))}
@@ -102,17 +65,21 @@ def one_step_models(train_dir: Path = TRAIN) -> dict[str, Path]:
     return out
 
 
-def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/dataset") -> dict:
-    from common.export.onnx import export_onnx
-    from tasks.superres.module import load_codec, load_onestep, load_split, load_unet, to_tensor
+def run(params: Params, out_dir: Path, data_dir: str = DATA) -> dict:
+    import torch
 
-    scale = params.get("scale", 4)
-    atol = params.get("atol", 2e-3)
+    from common.export.onnx import export_onnx
+    from common.io import atomic_dir, atomic_write_json
+    from tasks.superres.models import Bicubic, LatentDecoder, LREncoder, UNetStep
+    from tasks.superres.module import dataset_scale, load_codec, load_onestep, load_split, load_unet, to_tensor
+
+    scale = dataset_scale(data_dir)
+    atol = params.atol
     _, lr, _ = load_split(data_dir, "val")
     sample = to_tensor(lr[0])[None]
     codec = load_codec(TRAIN / "autoencoder" / "model.pt")
     doc = {"scale": scale, "sample_lr_shape": list(sample.shape), "models": {}}
-    with atomic_dir(out) as tmp, torch.no_grad():
+    with atomic_dir(out_dir) as tmp, torch.no_grad():
         doc["models"]["bicubic"] = export_onnx(Bicubic(scale), sample, tmp / "bicubic.onnx", input_name="lr",
                                                output_names=["sr"], atol=atol, simplify=False)
         # the ablation variants share D^3SR's graph (same UNet, LoRA merged): their latency is D^3SR's, so
@@ -126,29 +93,20 @@ def run(params: dict, out: str | Path, data_dir: str = "data/superres/prepare/da
             print(f"{name}: max |onnx − torch| = {doc['models'][name]['max_abs_diff']:.2e}")
         unet, _ = load_unet(TRAIN / "diffusion" / "model.pt")
         z_lr = codec.encode_lr(sample, scale)
-        parts = {"encoder": export_onnx(_Encoder(codec, scale), sample, tmp / "multistep_encoder.onnx",
+        parts = {"encoder": export_onnx(LREncoder(codec, scale), sample, tmp / "multistep_encoder.onnx",
                                         input_name="lr", output_names=["z_lr"], atol=atol, simplify=False),
-                 "unet": export_multi_input(_UNetStep(unet), {"z": torch.randn_like(z_lr), "z_lr": z_lr,
+                 "unet": export_multi_input(UNetStep(unet), {"z": torch.randn_like(z_lr), "z_lr": z_lr,
                                                                "t": torch.tensor([500])},
                                             tmp / "multistep_unet.onnx", atol),
-                 "decoder": export_onnx(_Decoder(codec), z_lr, tmp / "multistep_decoder.onnx", input_name="z",
+                 "decoder": export_onnx(LatentDecoder(codec), z_lr, tmp / "multistep_decoder.onnx", input_name="z",
                                         output_names=["sr"], atol=atol, simplify=False)}
         doc["models"]["multistep"] = {"parts": parts, "file_bytes": sum(p["file_bytes"] for p in parts.values())}
         for p in [*doc["models"].values(), *parts.values()]:  # paths as they will be after the rename
             if "onnx" in p:
-                p["onnx"] = str(Path(out) / Path(p["onnx"]).name)
+                p["onnx"] = str(Path(out_dir) / Path(p["onnx"]).name)
         atomic_write_json(tmp / "export.json", doc)
     return doc
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.superres.export", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/superres/export")
-    ap.add_argument("--data", default="data/superres/prepare/dataset")
-    args = ap.parse_args(argv)
-    run(stage_params("superres", "export"), args.out, args.data)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -261,3 +261,48 @@ class L2Pool(nn.Module):
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only))
+
+
+# ----------------------------------------------------------------------------- exported graphs
+class Bicubic(nn.Module):
+    """The floor: bicubic upsampling by ``factor`` (exported like every model)."""
+
+    def __init__(self, factor: int):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return upsample(lr, self.factor)
+
+
+class LREncoder(nn.Module):
+    """The multi-step model's first graph: LR → its conditioning latent."""
+
+    def __init__(self, codec: LatentCodec, factor: int):
+        super().__init__()
+        self.codec, self.factor = codec, factor
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.codec.encode_lr(lr, self.factor)
+
+
+class LatentDecoder(nn.Module):
+    """The multi-step model's last graph: latent → SR image."""
+
+    def __init__(self, codec: LatentCodec):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.codec.decode(z)
+
+
+class UNetStep(nn.Module):
+    """One denoising call of the multi-step model: (noisy latent, LR latent, timestep) → the UNet's output."""
+
+    def __init__(self, unet: nn.Module):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, z: torch.Tensor, z_lr: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(torch.cat([z, z_lr], 1), t).sample

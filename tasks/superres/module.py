@@ -10,8 +10,9 @@
   discriminator at a random (or, ablation, fixed) t; with ``kd: true`` the baseline one-step model distilled
   from the multi-step teacher's DDIM samples instead (latent MSE, no DISTS, no discriminator).
 
-Saved models (``save_sr_model``) are plain state dicts + configs; LoRA is merged before saving, so every
-downstream stage loads ordinary diffusers modules.
+Saved models (``save_sr_model``) are ``edgerepro.superres.v1`` files (:mod:`common.modelfile`): state dict + config;
+LoRA is merged before saving, so every downstream stage loads ordinary diffusers modules, rebuilt from checked
+plain config values only.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from common.modelfile import ModelFileError, load_model_file, plain_config, plain_value, save_model_file
 from common.training.module import TaskModule
 from tasks.superres import models as M
 
@@ -118,46 +120,67 @@ class SRDataModule(L.LightningDataModule):
 
 
 # ----------------------------------------------------------------------------- saving / loading
-def save_sr_model(path: str | Path, kind: str, state_dict: dict, config: dict, **extra) -> None:
-    from common.io import atomic_write_bytes
-    import io
+# Model files go through common.modelfile (torch.load with weights_only: tensors and plain data only). The
+# networks are rebuilt by our own builders with explicit keyword arguments from the stored config: only the keys
+# below, each checked to be a plain int / bool (or a list of them), reach them. diffusers' AutoencoderKL and
+# UNet2DModel get block types chosen by build_autoencoder / build_unet from a fixed set (a bool per level picks
+# the attention block or not) — never ``from_config`` with the file's dict, which would honour a stored class name —
+# so nothing in a file can name a class to build or code to run.
+_INT, _INTS, _BOOLS = "int", "ints", "bools"  # kinds of common.modelfile.plain_value
+AE_KEYS = {"block_out_channels": _INTS, "layers_per_block": _INT, "latent_channels": _INT, "norm_num_groups": _INT}
+UNET_KEYS = {"block_out_channels": _INTS, "layers_per_block": _INT, "attention_levels": _BOOLS,
+             "norm_num_groups": _INT, "attention_head_dim": _INT}
+FEATURE_KEYS = {"channels": _INTS, "n_classes": _INT}
+ONESTEP_KEYS = {"latent_channels": _INT, "generator_timestep": _INT}
 
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "kind": kind, "config": config,
-                "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **extra}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+
+def save_sr_model(path: str | Path, kind: str, state_dict: dict, config: dict, **extra) -> None:
+    save_model_file(path, FORMAT, kind, config=config, state_dict=state_dict, **extra)
 
 
 def _load(path: str | Path, kind: str) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (did its training stage run?)")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("kind") != kind:
-        raise ValueError(f"{path}: not an {FORMAT} {kind} file (format={ck.get('format') if isinstance(ck, dict) else '?'}, "
-                         f"kind={ck.get('kind') if isinstance(ck, dict) else '?'})")
-    return ck
+    return load_model_file(path, FORMAT, kind)
 
 
 def load_codec(path: str | Path) -> M.LatentCodec:
     ck = _load(path, "autoencoder")
-    ae = M.build_autoencoder(ck["config"])
+    ae = M.build_autoencoder(plain_config(ck.get("config"), AE_KEYS, path))
     ae.load_state_dict(ck["state_dict"])
-    return M.freeze(M.LatentCodec(ae, ck["scale"]))
+    return M.freeze(M.LatentCodec(ae, float(plain_value(ck.get("scale"), "float", f"{path}: scale"))))
+
+
+def _unet_from(ck: dict, path: str | Path) -> torch.nn.Module:
+    cfg = ck.get("config")
+    latent = plain_config(cfg, {"latent_channels": _INT}, path)
+    if "latent_channels" not in latent:
+        raise ModelFileError(f"{path}: config.latent_channels missing")
+    unet = M.build_unet(latent["latent_channels"], plain_config(cfg.get("unet"), UNET_KEYS, path, "config.unet"))
+    unet.load_state_dict(ck["state_dict"])
+    return unet
 
 
 def load_unet(path: str | Path) -> tuple[torch.nn.Module, dict]:
     ck = _load(path, "unet")
-    unet = M.build_unet(ck["config"]["latent_channels"], ck["config"]["unet"])
-    unet.load_state_dict(ck["state_dict"])
-    return unet.eval(), ck
+    return _unet_from(ck, path).eval(), ck
 
 
 def load_features(path: str | Path) -> M.FeatureNet:
     ck = _load(path, "features")
-    net = M.FeatureNet(ck["config"]["channels"], ck["config"]["n_classes"])
+    cfg = plain_config(ck.get("config"), FEATURE_KEYS, path)
+    net = M.FeatureNet(cfg["channels"], cfg["n_classes"])
     net.load_state_dict(ck["state_dict"])
     return M.freeze(net)
+
+
+def dataset_scale(data_dir: str | Path) -> int:
+    """The upscaling factor the ``prepare`` stage wrote the dataset with (its ``manifest.json``)."""
+    path = Path(data_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (run `dvc repro tasks/superres/dvc.yaml:prepare`)")
+    scale = json.loads(path.read_text()).get("scale")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 2:
+        raise ValueError(f"{path}: `scale` must be an integer ≥ 2, got {scale!r}")
+    return scale
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -440,7 +463,6 @@ def _clone(module: torch.nn.Module) -> torch.nn.Module:
 
 def load_onestep(path: str | Path, codec: M.LatentCodec, scale: int = 4) -> M.OneStepSR:
     ck = _load(path, "onestep")
-    cfg = ck["config"]
-    unet = M.build_unet(cfg["latent_channels"], cfg["unet"])
-    unet.load_state_dict(ck["state_dict"])
-    return M.OneStepSR(codec, unet, cfg["generator_timestep"], scale).eval()
+    unet = _unet_from(ck, path)
+    timestep = plain_config(ck["config"], ONESTEP_KEYS, path)["generator_timestep"]
+    return M.OneStepSR(codec, unet, timestep, scale).eval()

@@ -1,5 +1,5 @@
 """Stage ``prepare``: write HR / LR pairs to ``data/superres/prepare/dataset/{train,val}/{hr,lr}/`` and
-``manifest.json`` (source of every item, scale, sizes).
+``manifest.json`` (source of every item, scale, sizes). The later stages read the scale from this manifest.
 
 ``source: synthetic`` (tiny/smoke): HR crops of scikit-image's real photos (validation from photos held out
 of training) and procedural textures, LR by the Real-ESRGAN-style degradation (:mod:`tasks.superres.data`).
@@ -8,10 +8,40 @@ naming) or ``{split: {hr}}`` HR-only folders degraded by the same pipeline, unde
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Literal
 
-from common.io import atomic_dir, atomic_write_json, stage_params
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from common.stage import Field, StageParams, main
+
+
+class SplitFolders(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hr: str = Field(description="folder of HR images, relative to raw_dir")
+    lr: str | None = Field(None, description="folder of the paired LR images (none: LR made by the degradation)")
+
+
+class Params(StageParams):
+    source: Literal["synthetic", "folders"] = Field(description="synthetic pairs, or image folders under raw_dir")
+    scale: int = Field(4, ge=2, description="upscaling factor: HR side = scale × LR side")
+    train_images: int = Field(800, ge=1, description="synthetic: training pairs")
+    val_images: int = Field(48, ge=1, description="synthetic: validation pairs")
+    hr_size: int = Field(128, ge=16, description="synthetic: HR crop side in pixels (a multiple of scale)")
+    texture_frac: float = Field(0.3, ge=0, le=1, description="synthetic: share of procedural textures (the rest: "
+                                                             "crops of real photos)")
+    raw_dir: str | None = Field(None, description="folders: the root of the image folders")
+    splits: dict[Literal["train", "val"], SplitFolders] | None = Field(
+        None, description="folders: our split → its HR (and LR) folder")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source == "folders" and not (self.raw_dir and self.splits and set(self.splits) == {"train", "val"}):
+            raise ValueError("source folders needs raw_dir and splits for both train and val")
+        if self.source == "synthetic" and self.hr_size % self.scale:
+            raise ValueError(f"hr_size ({self.hr_size}) must be a multiple of scale ({self.scale})")
+        return self
 
 
 def _save(path: Path, img) -> None:
@@ -21,31 +51,33 @@ def _save(path: Path, img) -> None:
     Image.fromarray(img).save(path)
 
 
-def run(params: dict, out: str | Path) -> dict:
+def run(params: Params, out_dir: Path) -> dict:
     import numpy as np
     from tqdm import tqdm
 
-    from tasks.superres.data import Degradation, degrade, hr_only_folder, pair_folders, read_rgb, synthetic_pair
     from common.data.synthetic import item_rng
+    from common.io import atomic_dir, atomic_write_json
+    from tasks.superres.data import Degradation, degrade, hr_only_folder, pair_folders, read_rgb, synthetic_pair
 
-    scale = params.get("scale", 4)
+    scale = params.scale
     d = Degradation(scale=scale)
-    manifest = {"scale": scale, "source": params["source"], "splits": {}}
-    with atomic_dir(out) as tmp:
+    manifest = {"scale": scale, "source": params.source, "splits": {}}
+    with atomic_dir(out_dir) as tmp:
         root = tmp / "dataset"
         for split in ("train", "val"):
             items = []
-            if params["source"] == "synthetic":
-                for i in tqdm(range(params[f"{split}_images"]), desc=f"{split} pairs", unit="img", mininterval=2):
-                    hr, lr, src = synthetic_pair(params["seed"], i, split, params["hr_size"], params["texture_frac"], d)
+            if params.source == "synthetic":
+                count = params.train_images if split == "train" else params.val_images
+                for i in tqdm(range(count), desc=f"{split} pairs", unit="img", mininterval=2):
+                    hr, lr, src = synthetic_pair(params.seed, i, split, params.hr_size, params.texture_frac, d)
                     _save(root / split / "hr" / f"{i:05d}.png", hr)
                     _save(root / split / "lr" / f"{i:05d}.png", lr)
                     items.append({"name": f"{i:05d}", "source": src})
-            elif params["source"] == "folders":
-                spec = params["splits"][split]
-                raw = Path(params["raw_dir"])
-                if "lr" in spec:
-                    pairs = pair_folders(raw / spec["hr"], raw / spec["lr"], scale)
+            else:
+                spec = params.splits[split]
+                raw = Path(params.raw_dir)
+                if spec.lr is not None:
+                    pairs = pair_folders(raw / spec.hr, raw / spec.lr, scale)
                     for hr_p, lr_p in tqdm(pairs, desc=f"{split} pairs", unit="img"):
                         lr = read_rgb(lr_p)  # HR cropped to exactly scale × LR (RealSR's differ by < scale px)
                         hr = read_rgb(hr_p)[: lr.shape[0] * scale, : lr.shape[1] * scale]
@@ -53,28 +85,18 @@ def run(params: dict, out: str | Path) -> dict:
                         _save(root / split / "lr" / f"{hr_p.stem}.png", lr)
                         items.append({"name": hr_p.stem, "source": str(hr_p)})
                 else:
-                    for i, hr_p in enumerate(tqdm(hr_only_folder(raw / spec["hr"]), desc=f"{split} degrade", unit="img")):
+                    for i, hr_p in enumerate(tqdm(hr_only_folder(raw / spec.hr), desc=f"{split} degrade", unit="img")):
                         hr = read_rgb(hr_p)
                         h, w = (s - s % scale for s in hr.shape[:2])
                         hr = hr[:h, :w].copy()
                         _save(root / split / "hr" / f"{hr_p.stem}.png", hr)
-                        _save(root / split / "lr" / f"{hr_p.stem}.png", degrade(hr, item_rng(params["seed"], i, 12), d))
+                        _save(root / split / "lr" / f"{hr_p.stem}.png", degrade(hr, item_rng(params.seed, i, 12), d))
                         items.append({"name": hr_p.stem, "source": str(hr_p)})
-            else:
-                raise SystemExit(f"unknown prepare source {params['source']!r}; expected 'synthetic' or 'folders'")
             manifest["splits"][split] = items
         atomic_write_json(root / "manifest.json", manifest)
     print({s: len(v) for s, v in manifest["splits"].items()})
     return manifest
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.superres.prepare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="data/superres/prepare")
-    args = ap.parse_args(argv)
-    run(stage_params("superres", "prepare"), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, Params, run)

@@ -1,99 +1,123 @@
-"""Training stages of the super-resolution pipeline, each a LightningCLI ``fit`` (``configs/<name>.yaml`` +
-the profile's schedule from ``params.yaml``) followed by validation:
+"""Training stages of the super-resolution pipeline, each a LightningCLI ``fit`` of ``configs/<name>.yaml`` with the
+profile's ``config`` from ``params.yaml`` (epochs, crop, batch, devices …) layered on top, followed by validation:
 
 * ``autoencoder`` → ``data/superres/train/autoencoder``: the latent space (frozen afterwards);
 * ``diffusion`` → ``data/superres/train/diffusion``: the multi-step latent diffusion SR model;
 * ``features`` → ``data/superres/train/features``: the network behind the DISTS-style loss;
-* ``one_step`` → ``data/superres/train/one_step/<variant>``: D^3SR and its ablations (the variants of
-  ``params.yaml``: ``d3sr``, ``dists_only`` (edge term off), ``fixed_t`` (discriminator at one t) and
-  ``mse_only`` (the same generator on its MSE term alone: how much PSNR a learned model finds at this budget));
-* ``one_step_kd`` → ``data/superres/train/one_step_kd``: the one-step model distilled from the multi-step one.
+* ``one_step`` → ``data/superres/train/one_step/<variant>``: D^3SR and its ablations (``variants``: ``d3sr``,
+  ``dists_only`` (edge term off), ``fixed_t`` (discriminator at one t) and ``mse_only`` (the same generator on
+  its MSE term alone: how much PSNR a learned model finds at this budget)), each variant's configuration merged
+  over the stage's; all variants or none are written;
+* ``one_step_kd`` → ``data/superres/train/one_step_kd``: the one-step model distilled from the multi-step one
+  (``one_step.yaml`` + ``one_step_kd.yaml``).
 
-Each output holds ``model.pt`` (``edgerepro.superres.v1``), ``metrics.json`` and ``logs/metrics.csv``.
+``python -m tasks.superres.train <name>`` reads section ``<profile>.train.<name>`` of
+``tasks/superres/params.yaml``; the upscaling factor is the dataset's (``prepare``'s manifest). Each output holds
+``model.pt`` (``edgerepro.superres.v1``), ``metrics.json`` and ``logs/{metrics.csv, config.yaml}``. An interrupted
+stage resumes from its last epoch when rerun (per variant; checkpoints in ``data/superres/.resume/train/<name>/``,
+removed when the stage completes).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from common.io import atomic_dir, atomic_write_json
+from pydantic import field_validator
 
-ROOT = Path("data/superres/train")
-CONFIGS = {"autoencoder": "autoencoder.yaml", "diffusion": "diffusion.yaml", "features": "features.yaml",
-           "one_step": "one_step.yaml", "one_step_kd": "one_step.yaml"}
-OPTIONS = {"epochs": "trainer.max_epochs", "batch_size": "data.init_args.batch_size", "crop": "data.init_args.crop",
-           "workers": "data.init_args.workers", "val_limit": "data.init_args.val_limit", "val_crop": "data.init_args.val_crop", "seed": "seed_everything",
-           "lr": "model.init_args.optimizer.init_args.lr", "warmup_epochs": "model.init_args.warmup_epochs",
-           "accelerator": "trainer.accelerator", "devices": "trainer.devices", "scale": "model.init_args.scale",
-           "limit_train_batches": "trainer.limit_train_batches"}
-# model settings a profile or a variant may set (→ model.init_args.<key>)
-MODEL_KEYS = ("generator_timestep", "lora_rank", "disc_lora_rank", "dists_weight", "edge_weight", "adv_weight",
-              "disc_timesteps", "fixed_t", "t_min", "t_max", "kd_teacher_steps", "val_steps", "kl_weight",
-              "ssim_weight", "config", "unet", "channels")
+from common.stage import Field, StageId, StageParams, main
+from common.training.config import LightningConfig, check_variant_names
 
-
-def _overrides(name: str, p: dict, data_dir: str) -> list[str]:
-    import json
-
-    out = [f"--data.init_args.data_dir={data_dir}", f"--data.init_args.scale={p.get('scale', 4)}",
-           f"--trainer.default_root_dir=data/superres/runs/{name}"]
-    if name != "autoencoder" and name != "features":
-        out.append(f"--model.init_args.autoencoder={ROOT / 'autoencoder' / 'model.pt'}")
-    if name in ("one_step", "one_step_kd"):
-        out += [f"--model.init_args.unet={ROOT / 'diffusion' / 'model.pt'}",
-                f"--model.init_args.features={ROOT / 'features' / 'model.pt'}"]
-    if name == "one_step_kd":
-        out.append("--model.init_args.kd=true")
-    if name in ("features", "autoencoder"):
-        out.append(f"--model.init_args.scale={p.get('scale', 4)}")
-    out += [f"--{opt}={p[key]}" for key, opt in OPTIONS.items() if key in p and not (key == "scale")]
-    out += [f"--model.init_args.{k}={p[k] if isinstance(p[k], str) else json.dumps(p[k])}" for k in MODEL_KEYS if k in p]
-    return out
+TASK = "superres"
+CONFIGS = Path("tasks/superres/configs")
+DATA = "data/superres/prepare/dataset"
+TRAIN = "data/superres/train"
+_UPSTREAM = {"autoencoder": f"{TRAIN}/autoencoder/model.pt", "unet": f"{TRAIN}/diffusion/model.pt",
+             "features": f"{TRAIN}/features/model.pt"}
+# name → (section, config files, LightningModule class in tasks.superres.module, upstream model files it starts from)
+NETWORKS = {
+    "autoencoder": ("train.autoencoder", ["autoencoder.yaml"], "AutoencoderModule", []),
+    "diffusion": ("train.diffusion", ["diffusion.yaml"], "DiffusionModule", ["autoencoder"]),
+    "features": ("train.features", ["features.yaml"], "FeatureModule", []),
+    "one_step": ("train.one_step", ["one_step.yaml"], "OneStepModule", ["autoencoder", "unet", "features"]),
+    "one_step_kd": ("train.one_step_kd", ["one_step.yaml", "one_step_kd.yaml"], "OneStepModule",
+                    ["autoencoder", "unet", "features"]),
+}
+DEPLOYED = "d3sr"  # the one_step variant export and evaluate deploy
 
 
-def train_one(name: str, p: dict, out_dir: Path, data_dir: str, label: str | None = None) -> dict:
-    from common.training.stage import fit_and_validate
+class Params(StageParams):
+    config: LightningConfig = Field(default_factory=LightningConfig,
+                                    description="LightningCLI configuration layered over the network's configs/*.yaml "
+                                                "(see `python -m tasks.superres fit --help`)")
+
+
+class OneStepParams(Params):
+    variants: dict[str, LightningConfig] = Field(
+        default_factory=lambda: {DEPLOYED: LightningConfig()}, min_length=1,
+        description=f"variant name → configuration merged over `config` (the ablations; must include {DEPLOYED})")
+
+    @field_validator("variants")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        return check_variant_names(v, required=DEPLOYED,  # export and evaluate deploy it
+                                   reserved={"one_step_kd": "names the KD baseline's own stage"})
+
+
+PARAMS = {"autoencoder": Params, "diffusion": Params, "features": Params, "one_step": OneStepParams,
+          "one_step_kd": Params}
+
+
+def train_one(name: str, params: Params, out_dir: Path, variant: str | None = None,
+              over: LightningConfig | None = None) -> dict:
+    """Fit network ``name`` (``variant``: its configuration ``over`` merged over the stage's) into ``out_dir``."""
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import fit_and_validate, scratch_dir
+    from tasks.superres import module
+    from tasks.superres.__main__ import CLASSES
     from tasks.superres.__main__ import main as cli_main
     from tasks.superres.models import count_params
 
+    section, files, module_class, upstream = NETWORKS[name]
+    sid = StageId(TASK, section)
+    configs = [CONFIGS / f for f in files]
+    scale = module.dataset_scale(DATA)  # the dataset's factor, for the data and every module
+    inputs = {"data": {"init_args": {"data_dir": DATA, "scale": scale}},
+              "model": {"init_args": {"scale": scale, **{k: _UPSTREAM[k] for k in upstream}}}}
+    config = params.config.merged(over, inputs)
     with atomic_dir(out_dir) as tmp:
-        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), Path("tasks/superres/configs") / CONFIGS[name],
-                                        _overrides(name, p, data_dir), tmp / "logs")
-        module = cli.model
-        metrics.update({"name": label or name, "params": count_params(module.model),
-                        "trainable_params": count_params(module.model, trainable_only=True)})
+        cli, metrics = fit_and_validate(
+            lambda a: cli_main(a, run=False), configs, config, tmp / "logs",
+            scratch=scratch_dir(StageId(TASK, f"{section}.{variant}") if variant else sid, params, configs,
+                                extra=variant),
+            seed=params.seed, where=(sid.params_file, [params.profile, *section.split(".")]),
+            classes=(getattr(module, module_class), CLASSES[1]))
+        trained = cli.model
+        metrics.update({"name": variant or name, "params": count_params(trained.model),
+                        "trainable_params": count_params(trained.model, trainable_only=True)})
         if name == "autoencoder":
-            metrics["latent_scale"] = module.latent_scale
+            metrics["latent_scale"] = trained.latent_scale
         if name in ("one_step", "one_step_kd"):
-            metrics["settings"] = module.settings
-            if module.disc is not None:
-                metrics["discriminator_params"] = count_params(module.disc)
-                metrics["discriminator_trainable_params"] = count_params(module.disc, trainable_only=True)
-        module.save(tmp / "model.pt", name=label or name)
+            metrics["settings"] = trained.settings
+            if trained.disc is not None:
+                metrics["discriminator_params"] = count_params(trained.disc)
+                metrics["discriminator_trainable_params"] = count_params(trained.disc, trainable_only=True)
+        trained.save(tmp / "model.pt", name=variant or name)
         atomic_write_json(tmp / "metrics.json", metrics)
-    print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
+    if variant:  # a single network's metrics are printed by common.stage.main
+        print(variant, {k: v for k, v in metrics.items() if not isinstance(v, dict)})
     return metrics
 
 
-def run(name: str, params: dict, data_dir: str = "data/superres/prepare/dataset", out: str | None = None) -> dict:
-    from common.training.variants import train_variants
+def run(name: str, params: Params, out_dir: Path) -> dict:
+    from common.training.variants import train_stage
+    from tasks.superres import module
+    from tasks.superres.__main__ import CLASSES
 
-    if name not in CONFIGS:
-        raise SystemExit(f"unknown network {name!r}; expected one of {sorted(CONFIGS)}")
-    p = {**params.get("common_train", {}), **{k: v for k, v in params.items() if k in ("scale", "seed")},
-         **params.get(name, {})}
-    if name != "one_step":
-        return train_one(name, p, Path(out or ROOT / name), data_dir)
-    variants = p.pop("variants", None) or {"d3sr": {}}
-    # all variants or none: a half-trained set never reaches evaluation
-    return train_variants(out or ROOT / "one_step", variants, p,
-                          lambda settings, out_dir, label: train_one(name, settings, out_dir, data_dir, label))
-
-
-def main(argv=None) -> None:
-    from common.training.variants import stage_main
-
-    stage_main("superres", __doc__, list(CONFIGS), run, argv)
+    section, _, module_class, _ = NETWORKS[name]
+    return train_stage(StageId(TASK, section), params, out_dir,
+                       lambda d, variant=None, over=None: train_one(name, params, d, variant, over),
+                       variants=params.variants if isinstance(params, OneStepParams) else None,
+                       classes=(getattr(module, module_class), CLASSES[1]))
 
 
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, PARAMS, run, stages={n: spec[0] for n, spec in NETWORKS.items()})

@@ -3,7 +3,7 @@ save/load, and the CWD student module (pruned student, unpruned teacher)."""
 import pytest
 import torch
 
-from tasks.detection import yolo
+from common.adapters import ultralytics as yolo
 from tasks.detection.prune import prune_model
 
 
@@ -50,7 +50,7 @@ def test_pruned_round_trip_weights_only(pruned_pair):
     d, _, student, _ = pruned_pair
     yolo.save_model(d / "again.pt", student.eval())
     ck = torch.load(d / "again.pt", weights_only=True)
-    assert ck["format"] == "edgerepro.yolov8.v2" and ck["c2f_split"]
+    assert ck["format"] == "edgerepro.yolov8.v3" and ck["c2f_split"] and ck["arch"] == "yolov8n.yaml"
     loaded = yolo.load_model(d / "again.pt").eval()
     x = torch.rand(1, 3, 128, 128)
     assert torch.equal(loaded(x)[0], student(x)[0])
@@ -82,13 +82,20 @@ def test_cwd_student_module_distills_from_the_unpruned_teacher(pruned_pair):
     assert not any(id(p) in ids for p in m.teacher.parameters())
 
 
-def test_sparse_stage_overrides_reach_the_callback():
-    from tasks.detection.train import cli_overrides
+def test_sparse_stage_params_reach_the_callback(tiny_dataset):
+    """s0 / schedule of params.yaml's sparse_train section reach BNSparsity (the last callback of sparse.yaml)."""
+    import json
 
-    args = cli_overrides("sparse_train", {"epochs": 2, "s0": 0.02, "schedule": "constant"}, "d", "t.pt", None)
-    assert "--trainer.callbacks.s0=0.02" in args and "--trainer.callbacks.schedule=constant" in args
-    assert "--model.init_args.init_weights=t.pt" in args
-    assert not any("callbacks" in a for a in cli_overrides("finetune", {"s0": 0.02}, "d", "p.pt", None))
+    from common.compress.sparsity import BNSparsity
+    from tasks.detection.__main__ import main
+
+    cfg = {"trainer": {"max_epochs": 2, "logger": False}, "data": {"data_dir": str(tiny_dataset), "imgsz": 128},
+           "model": {"init_args": {"init_weights": None}}}
+    cli = main(["-c", "tasks/detection/configs/teacher.yaml", "-c", "tasks/detection/configs/sparse.yaml",
+                "-c", json.dumps(cfg), "--trainer.callbacks.s0=0.02", "--trainer.callbacks.schedule=constant"],
+               run=False)
+    (sp,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, BNSparsity)]
+    assert (sp.s0, sp.schedule) == (0.02, "constant")
 
 
 def test_int8_keeps_box_decoding_in_fp32(tmp_path):
@@ -99,7 +106,7 @@ def test_int8_keeps_box_decoding_in_fp32(tmp_path):
 
     from common.compress.quantize import quantize_static_int8
     from common.export.onnx import export_onnx
-    from tasks.detection.export import head_decode_nodes
+    from common.adapters.ultralytics import head_decode_nodes
 
     torch.manual_seed(0)
     m = yolo.build_model("yolov8n.yaml", 10).eval()

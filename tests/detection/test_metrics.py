@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tasks.detection.module import detections_to_preds, new_map_metric, targets_from_batch
-from tasks.detection.yolo import nms
+from common.adapters.ultralytics import nms
 
 
 def batch():

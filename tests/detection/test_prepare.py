@@ -6,6 +6,7 @@ from PIL import Image
 from common.data.errors import DataError
 from common.data.yolo import parse_yolo_labels
 from tasks.detection.data import convert_visdrone_split, synth_scene
+from tasks.detection.prepare import Params as PrepareParams
 from tasks.detection.prepare import run as prepare_run
 
 
@@ -64,8 +65,8 @@ def test_missing_folders_and_annotations(tmp_path):
 
 
 def test_prepare_stage_missing_raw_dir_leaves_nothing(tmp_path):
-    params = {"source": "visdrone", "raw_dir": str(tmp_path / "raw"), "splits": {"train": "VisDrone2019-DET-train"},
-              "seed": 0, "imgsz": 640}
+    params = PrepareParams(source="visdrone", raw_dir=str(tmp_path / "raw"), splits={"train": "VisDrone2019-DET-train"},
+                           imgsz=640)
     with pytest.raises(DataError, match="VisDrone2019-DET-train: VisDrone split folder not found"):
         prepare_run(params, tmp_path / "prepare")
     assert list(tmp_path.iterdir()) == []  # no half-written output

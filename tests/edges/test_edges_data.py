@@ -90,15 +90,18 @@ def test_nyud_and_biped_layouts(tmp_path):
 
 
 def test_prepare_writes_the_bsds_layout(tmp_path):
-    from tasks.edges.prepare import run
+    from pydantic import ValidationError
 
-    m = run({"source": "synthetic", "train_images": 3, "val_images": 2, "image_size": 32, "seed": 0}, tmp_path / "p")
+    from tasks.edges.prepare import Params, run
+
+    m = run(Params(source="synthetic", train_images=3, val_images=2, image_size=32, seed=0), tmp_path / "p")
     assert m["splits"] == {"train": ["00000", "00001", "00002"], "val": ["00000", "00001"]}
     items = load_bsds(tmp_path / "p" / "dataset", "val")
     assert len(items) == 2 and items[0].boundaries.shape == (5, 32, 32)
     # validation scenes are not training scenes
     tr = load_bsds(tmp_path / "p" / "dataset", "train")
     assert not np.array_equal(tr[0].boundaries, items[0].boundaries)
-    with pytest.raises(SystemExit, match="unknown prepare source"):
-        run({"source": "coco", "seed": 0}, tmp_path / "q")
-    assert not (tmp_path / "q").exists()  # nothing half-written
+    with pytest.raises(ValidationError, match="source"):
+        Params(source="coco")
+    with pytest.raises(ValidationError, match="needs raw_dir and splits"):
+        Params(source="bsds")

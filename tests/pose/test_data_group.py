@@ -147,7 +147,7 @@ def test_refine_fills_a_missing_joint_at_the_best_tag_consistent_peak():
 
 def test_prepare_reads_a_coco_release(tmp_path):
     """``source: coco``: a CrowdPose/COCO-style layout (json/ + images/) becomes the pipeline's dataset."""
-    from tasks.pose.prepare import run
+    from tasks.pose.prepare import Params, run
 
     raw = tmp_path / "raw"
     for split in ("trainval", "test"):
@@ -157,9 +157,9 @@ def test_prepare_reads_a_coco_release(tmp_path):
         for f in (raw / split / "images").iterdir():
             (raw / "images").mkdir(exist_ok=True)
             f.rename(raw / "images" / f.name)
-    params = {"source": "coco", "raw_dir": str(raw),
-              "splits": {"train": {"json": "json/crowdpose_trainval.json", "images": "images"},
-                         "val": {"json": "json/crowdpose_test.json", "images": "images"}}}
+    params = Params(source="coco", raw_dir=str(raw),
+                    splits={"train": {"json": "json/crowdpose_trainval.json", "images": "images"},
+                            "val": {"json": "json/crowdpose_test.json", "images": "images"}})
     doc = run(params, tmp_path / "out")
     root = tmp_path / "out" / "dataset"
     assert doc["train"]["images"] == 3 and doc["val"]["images"] == 3 and doc["joints"] == CROWDPOSE_JOINTS

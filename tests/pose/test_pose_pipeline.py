@@ -23,15 +23,17 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
     assert xs["latency_ms"]["1"]["p50"] > 0 and xs["max_abs_diff_export"] < 1e-2
     assert 0 <= xs["ap_oracle_grouping"] <= 1 and "ap_oracle_grouping" not in doc["variants"]["yolov8n-pose"]
     # the recipe is what the training stage recorded from the trained modules: the tiny profile's settings
-    tiny_train = yaml.safe_load((tiny_repo / "tasks/pose/params.yaml").read_text())["tiny"]["train"]
-    for key in ("ae_type", "push_factor", "pull_factor", "max_rotation", "min_scale", "max_scale"):
-        assert xs["recipe"][key] == tiny_train[key], key
+    tiny_train = yaml.safe_load((tiny_repo / "tasks/pose/params.yaml").read_text())["tiny"]["train"]["config"]
+    for key in ("ae_type", "push_factor", "pull_factor"):
+        assert xs["recipe"][key] == tiny_train["model"]["init_args"][key], key
+    for key in ("max_rotation", "min_scale", "max_scale"):
+        assert xs["recipe"][key] == tiny_train["data"][key], key
     verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
     assert verdicts["xs_macs"] == "holds" and verdicts["s_macs"] == "holds"  # structural: every profile
     assert verdicts["large_kernel_gain"] in ("holds", "fails")  # measured (its value depends on training)
     md = (tiny_repo / "reports" / "pose.md").read_text()
     assert "profile **tiny**" in md and "MACs at the paper's input sizes" in md and "AP, true grouping" in md
-    assert f"push × {tiny_train['push_factor']:g}" in md
+    assert f"push × {tiny_train['model']['init_args']['push_factor']:g}" in md
     t0 = time.perf_counter()
     again = dvc(tiny_repo, "repro", "tasks/pose")
     assert "Running stage" not in again  # a second repro is a no-op

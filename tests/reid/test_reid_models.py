@@ -113,7 +113,7 @@ def test_student_distillation_wiring(tmp_path):
     with pytest.raises(Exception):
         load_model(tmp_path / "bad.pt")
     torch.save({"format": "other"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an edgerepro ReID model"):
+    with pytest.raises(ValueError, match="not a edgerepro.reid.v1 model file"):
         load_model(tmp_path / "other.pt")
 
 

@@ -118,7 +118,7 @@ def test_models_run_on_odd_lr_sizes():
     import torch
 
     from tasks.superres.evaluate import run_padded
-    from tasks.superres.export import Bicubic
+    from tasks.superres.models import Bicubic
 
     out = run_padded(Bicubic(4), torch.rand(1, 3, 13, 7), 4)
     assert out.shape == (1, 3, 52, 28)
