@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelFileError", "save_model_file", "load_model_file", "read_meta", "plain_config", "plain_value"]
+__all__ = ["ModelFileError", "ModelFormat", "save_model_file", "load_model_file", "read_meta", "plain_config", "plain_value"]
 
 
 class ModelFileError(ValueError):
@@ -84,6 +84,21 @@ def load_model_file(path: str | Path, fmt: str | Iterable[str], kind: str | Iter
     if kinds is not None and ck.get("kind") not in kinds:
         raise ModelFileError(f"{path}: a {got} file of kind {ck.get('kind')!r}; expected {' or '.join(map(repr, kinds))}")
     return ck
+
+
+class ModelFormat:
+    """One task's format, for networks stored as a state dict + the plain config that rebuilds them:
+    ``FILES = ModelFormat("edgerepro.edges.v1")``, ``FILES.save(path, kind, state_dict, config, **extra)``,
+    ``FILES.load(path, kind)`` (the payload dict)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def save(self, path: str | Path, kind: str, state_dict: dict, config: dict, **extra: Any) -> Path:
+        return save_model_file(path, self.name, kind, config=config, state_dict=state_dict, **extra)
+
+    def load(self, path: str | Path, kind: str | Iterable[str] | None = None) -> dict:
+        return load_model_file(path, self.name, kind)
 
 
 def read_meta(path: str | Path, fmt: str | Iterable[str], key: str = "meta") -> dict:

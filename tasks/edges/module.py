@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from common.modelfile import load_model_file, plain_config, plain_value, save_model_file
+from common.modelfile import ModelFormat, plain_config, plain_value
 from common.training.module import TaskModule
 from tasks.edges import models as M
 
@@ -123,12 +123,9 @@ UNET_KEYS = {"latent_channels": _INT, "latent_size": _INTS, "dims": _INTS, "cond
 RCF_KEYS = {"channels": _INTS}
 
 
-def save_edge_model(path: str | Path, kind: str, state_dict: dict, config: dict, **extra) -> None:
-    save_model_file(path, FORMAT, kind, config=config, state_dict=state_dict, **extra)
-
-
-def _load(path: str | Path, kind: str) -> dict:
-    return load_model_file(path, FORMAT, kind)
+FILES = ModelFormat(FORMAT)
+save_edge_model = FILES.save  # (path, kind, state_dict, config, **extra)
+_load = FILES.load
 
 
 def load_codec(path: str | Path) -> M.EdgeCodec:

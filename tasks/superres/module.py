@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from common.modelfile import ModelFileError, load_model_file, plain_config, plain_value, save_model_file
+from common.modelfile import ModelFileError, ModelFormat, plain_config, plain_value
 from common.training.module import TaskModule
 from tasks.superres import models as M
 
@@ -134,12 +134,9 @@ FEATURE_KEYS = {"channels": _INTS, "n_classes": _INT}
 ONESTEP_KEYS = {"latent_channels": _INT, "generator_timestep": _INT}
 
 
-def save_sr_model(path: str | Path, kind: str, state_dict: dict, config: dict, **extra) -> None:
-    save_model_file(path, FORMAT, kind, config=config, state_dict=state_dict, **extra)
-
-
-def _load(path: str | Path, kind: str) -> dict:
-    return load_model_file(path, FORMAT, kind)
+FILES = ModelFormat(FORMAT)
+save_sr_model = FILES.save  # (path, kind, state_dict, config, **extra)
+_load = FILES.load
 
 
 def load_codec(path: str | Path) -> M.LatentCodec:
