@@ -45,6 +45,7 @@ def main() -> None:
     import torch
 
     from tasks.detection.__main__ import main as cli_main
+    from tasks.detection.train import teacher_config
     from common.adapters.ultralytics import ultralytics_train
 
     res = {}
@@ -52,7 +53,7 @@ def main() -> None:
         tmp = Path(tmp)
         torch.set_num_threads(2)
         t0 = time.perf_counter()
-        cli = cli_main(["-c", str(ROOT / "tasks/detection/configs/teacher.yaml"), f"--trainer.max_epochs={args.epochs}",
+        cli = cli_main(["-c", str(ROOT / "tasks/detection/configs/teacher.yaml"), "-c", teacher_config("smoke"), f"--trainer.max_epochs={args.epochs}",
                         f"--data.data_dir={args.data}", f"--data.imgsz={args.imgsz}", f"--data.batch_size={args.batch}",
                         f"--model.init_args.model_cfg={args.model}", "--trainer.logger=false",
                         "--trainer.check_val_every_n_epoch=1000", f"--trainer.default_root_dir={tmp / 'ours'}",

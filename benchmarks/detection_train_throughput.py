@@ -32,10 +32,11 @@ def ours(data_dir: Path, args, tmp: Path, workers: int, threads: int) -> float:
 
     from common.training.callbacks import BatchTimer
     from tasks.detection.__main__ import main
+    from tasks.detection.train import teacher_config
 
     torch.set_num_threads(threads)
     timer = BatchTimer(skip=args.skip)
-    cli = main(["-c", str(ROOT / "tasks/detection/configs/teacher.yaml"), "--trainer.max_epochs=1",
+    cli = main(["-c", str(ROOT / "tasks/detection/configs/teacher.yaml"), "-c", teacher_config("smoke"), "--trainer.max_epochs=1",
                 f"--data.data_dir={data_dir}", f"--data.imgsz={args.imgsz}", f"--data.batch_size={args.batch}",
                 f"--data.workers={workers}", f"--model.init_args.model_cfg={args.model}",
                 "--trainer.limit_val_batches=0", "--trainer.logger=false",

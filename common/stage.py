@@ -201,10 +201,16 @@ def section_of(doc: Any, file: Path, profile: str, section: str) -> tuple[dict, 
     return node, keys
 
 
-def load_params(cls: type[StageParams], stage: StageId, root: str | Path = ".") -> StageParams:
-    """Validate ``<profile>.<section>`` of the task's ``params.yaml`` against ``cls`` (no torch import)."""
+def load_params(cls: type[StageParams], stage: StageId, root: str | Path = ".", profile: str | None = None
+                ) -> StageParams:
+    """Validate ``<profile>.<section>`` of the task's ``params.yaml`` against ``cls`` (no torch import).
+    ``profile``: another profile than the active one (e.g. benchmarks, which run on the smoke data)."""
     root = Path(root)
     ctx = project_context(root)
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ParamsError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        ctx["profile"] = profile
     file = root / stage.params_file
     data, keys = section_of(_read_yaml(file), stage.params_file, ctx["profile"], stage.section)
     for k in CONTEXT_KEYS:

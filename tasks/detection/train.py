@@ -50,6 +50,17 @@ class SparseParams(Params):
 PARAMS = {"train_teacher": Params, "sparse_train": SparseParams, "finetune": Params, "distill": Params}
 
 
+def teacher_config(profile: str) -> str:
+    """``<profile>.train_teacher.config`` (warm-up, close_mosaic, workers, size …) as a LightningCLI config string,
+    for runs outside the pipeline that must use the pipeline's recipe (the benchmarks)."""
+    import json
+
+    from common.io import ROOT
+    from common.stage import load_params
+
+    return json.dumps(load_params(Params, StageId("detection", "train_teacher"), ROOT, profile).config.as_dict())
+
+
 def gamma_report(before, after, tmp: Path) -> dict:
     from common.compress.sparsity import gamma_stats, gamma_values
     from common.io import atomic_write_bytes, atomic_write_json
