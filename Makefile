@@ -50,7 +50,7 @@ test: $(STAMP) system
 # Benchmarks need the prepared smoke data (make repro first); each writes reports/benchmarks/<name>.json.
 bench: $(STAMP)
 	set -e; for b in benchmarks/*.py; do echo "== $$b"; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) $$b; done
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro tables
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro --single-item tables
 
 clean-data:
 	rm -rf data/*/

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv=None) -> None:
     from tasks.linkpred.data import make_splits, synthetic_growing_graph
-    from tasks.linkpred.embed import node_classification_f1
+    from tasks.linkpred.embed import node_classification
     from tasks.linkpred.fastrp import deepwalk, embedding_scores, fastrp
     from tasks.linkpred.metrics import overall_metrics
 
@@ -45,7 +45,7 @@ def main(argv=None) -> None:
         emb = fn()
         sec = time.perf_counter() - t0
         lp = overall_metrics(torch.from_numpy(embedding_scores(emb, test)), torch.from_numpy(embedding_scores(emb, neg)))
-        res[name] = {"seconds": sec, "lp_auc": lp["auc"], "nc_macro_f1": node_classification_f1(emb, g["y"], 0)}
+        res[name] = {"seconds": sec, "lp_auc": lp["auc"], "nc_macro_f1": node_classification(emb, g["y"], 0)["macro_f1"]}
         print(f"{name}: {sec:.2f} s, LP AUC {lp['auc']:.3f}, NC macro-F1 {res[name]['nc_macro_f1']:.3f}")
     out = {"nodes": n, "edges": int(len(g["edges"])), "dim": args.dim, "results": res,
            "speedup": res["deepwalk"]["seconds"] / res["fastrp"]["seconds"]}

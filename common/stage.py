@@ -39,6 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROFILES = ("tiny", "smoke", "full")
 CONTEXT_KEYS = ("profile", "seed")
+# the root params.yaml's keys: the stages' context, and where the report stages write (common.reports.report_dir)
+ROOT_KEYS = (*CONTEXT_KEYS, "reports")
 
 __all__ = ["StageParams", "Field", "ParamsError", "StageId", "load_params", "main", "params_help", "locate",
            "suggest", "PROFILES"]
@@ -160,10 +162,10 @@ def format_validation_error(err: ValidationError, cls: type[BaseModel], file: Pa
 def project_context(root: str | Path = ".") -> dict:
     path = Path(root) / "params.yaml"
     doc = _read_yaml(path) or {}
-    unknown = set(doc) - set(CONTEXT_KEYS)
+    unknown = set(doc) - set(ROOT_KEYS)
     if unknown:
         k = sorted(unknown)[0]
-        raise ParamsError(f"{path}:{locate(_compose(path), [k])}: `{k}`: unknown key{suggest(k, list(CONTEXT_KEYS))}")
+        raise ParamsError(f"{path}:{locate(_compose(path), [k])}: `{k}`: unknown key{suggest(k, list(ROOT_KEYS))}")
     profile = doc.get("profile", "smoke")
     if profile not in PROFILES:
         raise ParamsError(f"{path}:{locate(_compose(path), ['profile'])}: `profile`: must be one of "
@@ -171,7 +173,18 @@ def project_context(root: str | Path = ".") -> dict:
     seed = doc.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ParamsError(f"{path}:{locate(_compose(path), ['seed'])}: `seed`: must be an integer, got {seed!r}")
-    return {"profile": profile, "seed": seed}
+    reports = doc.get("reports", "reports")
+    if not isinstance(reports, str) or not reports.strip():
+        raise ParamsError(f"{path}:{locate(_compose(path), ['reports'])}: `reports`: must be a folder path, "
+                          f"got {reports!r}")
+    return {"profile": profile, "seed": seed, "reports": reports}
+
+
+def locate_root_key(root: str | Path, key: str) -> str:
+    """``params.yaml:<line>`` of a key of the root params.yaml (``params.yaml`` alone when it is not set)."""
+    path = Path(root) / "params.yaml"
+    line = locate(_compose(path), [key])
+    return f"{path}:{line}" if line else str(path)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -218,7 +231,7 @@ def load_params(cls: type[StageParams], stage: StageId, root: str | Path = ".", 
             raise ParamsError(f"{stage.params_file}:{locate(_compose(file), [*keys, k])}: `{'.'.join(keys)}.{k}`: "
                               f"set `{k}` once, in params.yaml at the repository root")
     try:
-        return cls.model_validate({**data, **ctx})
+        return cls.model_validate({**data, **{k: ctx[k] for k in CONTEXT_KEYS}})
     except ValidationError as e:
         raise ParamsError(format_validation_error(e, cls, stage.params_file, keys, _compose(file))) from None
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from common.reports import COMMITTED_PROFILE
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".yolo"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -37,9 +39,16 @@ def copy_repo(dest: Path, profile: str = "tiny") -> Path:
             continue
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest / f)
-    (dest / "params.yaml").write_text(f"profile: {profile}\nseed: 0\n")
+    # a profile other than the committed one writes its reports under data/ (common.reports.report_dir)
+    reports = "reports" if profile == COMMITTED_PROFILE else f"data/reports/{profile}"
+    (dest / "params.yaml").write_text(f"profile: {profile}\nseed: 0\nreports: {reports}\n")
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
+
+
+def tiny_reports(repo: Path) -> Path:
+    """Where a tiny-profile copy of the repository writes its reports."""
+    return repo / "data" / "reports" / "tiny"
 
 
 @pytest.fixture
@@ -156,3 +165,18 @@ def assert_misspelt_key_refused(repo: Path, task: str, old: str, new: str, stage
     written = sorted(p.name for p in data.iterdir() if p.name != "raw") if data.is_dir() else []
     assert written == [], f"refused after writing {written} under {data}"
     return out
+
+
+def assert_claim_classes(doc: dict) -> None:
+    """Every claim of a task report has one of the verdict classes (``no interval yet`` where its number has no
+    interval), a reason where it is not holds / fails / inconclusive, and its point check."""
+    from common.reports.schema import FAILS, HOLDS, INCONCLUSIVE, NO_INTERVAL, VERDICTS
+
+    for c in doc["claims"]:
+        assert c["verdict"] in (*VERDICTS, NO_INTERVAL), c
+        if c["verdict"] not in (HOLDS, FAILS, INCONCLUSIVE):
+            assert c["reason"], c
+        if c["ours"] is not None:
+            assert c["point"] in (HOLDS, FAILS), c
+        if c["verdict"] in (HOLDS, FAILS, INCONCLUSIVE):
+            assert c["lo"] <= c["ours"] <= c["hi"], c

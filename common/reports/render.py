@@ -8,14 +8,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from common.reports.schema import NOT_MEASURABLE, Paper
+from common.reports.schema import HOLDS, NO_INTERVAL, Paper
+
+
+def _plain(value):
+    """JSON-ready: Estimates become their dicts (recursively)."""
+    from common.evaluate.intervals import Estimate
+
+    if isinstance(value, Estimate):
+        return value.as_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def fmt(value, spec: str = ".3g") -> str:
+    """A table cell: ``—`` for nothing, an interval as ``value ± half-width``, a number with ``spec``."""
+    from common.evaluate.intervals import Estimate, is_estimate
+
     if value is None:
         return "—"
     if isinstance(value, str):
         return value
+    if is_estimate(value):
+        e = value if isinstance(value, Estimate) else Estimate.from_dict(value)
+        return f"{format(e.value, spec)} ± {format(e.half_width, spec)}"
     try:
         return format(value, spec)
     except (TypeError, ValueError):
@@ -28,13 +47,76 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def check_claims(paper: Paper, derived: dict) -> list[dict]:
+def scaled(value, k: float):
+    """``value`` × ``k`` (an Estimate's value and interval alike)."""
+    from common.evaluate.intervals import Estimate, is_estimate
+
+    if not is_estimate(value):
+        return value * k
+    e = value if isinstance(value, Estimate) else Estimate.from_dict(value)
+    lo, hi = sorted((e.lo * k, e.hi * k))
+    return Estimate(e.value * k, lo, hi, e.n_seeds, e.n_items, e.noise, e.level, tuple(v * k for v in e.per_seed))
+
+
+def split_estimate(value) -> tuple[float | None, float, float]:
+    """(value, lower error, upper error) of a number or Estimate (errors 0 without an interval): for error bars."""
+    from common.evaluate.intervals import is_estimate
+
+    if value is None:
+        return None, 0.0, 0.0
+    if is_estimate(value):
+        d = value if isinstance(value, dict) else value.as_dict()
+        return d["value"], d["value"] - d["lo"], d["hi"] - d["value"]
+    return float(value), 0.0, 0.0
+
+
+def fmt_interval(value, lo, hi, spec: str = ".4g") -> str:
+    """``value [lo, hi]`` (or the value alone when there is no interval)."""
+    if value is None:
+        return "—"
+    if lo is None:
+        return format(value, spec)
+    return f"{format(value, spec)} [{format(lo, spec)}, {format(hi, spec)}]"
+
+
+def check_claims(paper: Paper, derived: dict, profile: str = "") -> list[dict]:
+    """Each claim judged on ``derived`` (see :meth:`common.reports.schema.Claim.judge`), with what its interval
+    rests on (seeds, items, noise) when our number is an Estimate."""
+    from common.evaluate.intervals import is_estimate
+
     out = []
     for c in paper.claims:
-        verdict, ours = c.verdict(derived)
-        out.append({"id": c.id, "text": c.text, "check": c.check, "paper": c.paper, "ours": ours,
-                    "verdict": verdict, "source": c.source})
+        j = c.judge(derived, profile)
+        x = derived.get(c.metric)
+        est = _plain(x) if is_estimate(x) else None
+        out.append({"id": c.id, "text": c.text, "check": c.check, "paper": c.paper, "ours": j["ours"],
+                    "lo": j["lo"], "hi": j["hi"], "point": j["point"], "verdict": j["verdict"], "reason": j["reason"],
+                    "n_seeds": est["n_seeds"] if est else None, "n_items": est["n_items"] if est else None,
+                    "noise": est["noise"] if est else None, "compares": c.compares,
+                    "preconditions": [str(p) for p, _ in c.preconditions], "source": c.source})
     return out
+
+
+def claims_table(claims: list[dict]) -> list[str]:
+    """Markdown of the claims: ours as value [95 % interval], seeds, items, the verdict class and its reason."""
+    header = ["Claim", "Check (on ours)", "Paper", "Ours [95 % interval]", "Seeds", "Items", "Verdict"]
+    rows = []
+    for c in claims:
+        verdict = f"**{c['verdict']}**" if c["verdict"] in (HOLDS, "fails") else c["verdict"]
+        if c.get("reason"):
+            verdict += f" ({c['reason']})"
+        seeds = c.get("n_seeds")
+        rows.append([c["text"], f"`{c['check']}`", fmt(c["paper"]), fmt_interval(c["ours"], c.get("lo"), c.get("hi")),
+                     "—" if seeds is None else ("0 (no training)" if seeds == 0 else str(seeds)),
+                     c.get("n_items") or "—", verdict])
+    md = [md_table(header, rows), ""]
+    noises = [f"`{c['id']}`: {c['noise']}" for c in claims if c.get("noise")]
+    if noises:
+        md += ["Intervals are 95 %: " + "; ".join(noises) + ".", ""]
+    if any(c["verdict"] == NO_INTERVAL for c in claims):
+        md += [f"*{NO_INTERVAL}*: this number has no interval yet, so no verdict is drawn from it; the point check "
+               "is shown for information only.", ""]
+    return md
 
 
 def _pyplot():
@@ -63,10 +145,14 @@ def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str
     plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    pts = [(n, v.get(x), v.get(y)) for n, v in variants.items() if v.get(x) is not None and v.get(y) is not None]
+    pts = [(n, split_estimate(v.get(x)), split_estimate(v.get(y))) for n, v in variants.items()
+           if v.get(x) is not None and v.get(y) is not None]
     markers = "osD^vP*Xh<>p"
-    for k, (name, xv, yv) in enumerate(pts):  # a legend, not annotations: close points stay readable
-        ax.scatter([xv], [yv], s=45, marker=markers[k % len(markers)], label=name)
+    for k, (name, (xv, xl, xh), (yv, yl, yh)) in enumerate(pts):  # a legend, not annotations: close points stay readable
+        if xl or xh or yl or yh:  # 95 % intervals as error bars
+            ax.errorbar([xv], [yv], xerr=[[xl], [xh]], yerr=[[yl], [yh]], fmt="none", ecolor=f"C{k % 10}",
+                        alpha=0.6, capsize=2)
+        ax.scatter([xv], [yv], s=45, marker=markers[k % len(markers)], label=name, color=f"C{k % 10}")
     if pts:
         ax.legend(fontsize=7, loc="best", ncol=2 if len(pts) > 6 else 1)
     if not pts:
@@ -75,6 +161,26 @@ def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def interval_bar_plot(groups: dict[str, dict[str, object]], ylabel: str, title: str) -> bytes:
+    """PNG of grouped bars with 95 % error bars: {panel title: {bar label: number or Estimate}}, one panel each
+    (the ablations of a task, e.g. with and without a component, with their intervals)."""
+    plt = _pyplot()
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(4.0, 3.2 * len(groups)), 3.8), dpi=120, squeeze=False)
+    for ax, (panel, bars) in zip(axes[0], groups.items()):
+        names = list(bars)
+        vals = [split_estimate(bars[n]) for n in names]
+        ax.bar(range(len(names)), [v[0] for v in vals], color=[f"C{i % 10}" for i in range(len(names))],
+               yerr=[[v[1] for v in vals], [v[2] for v in vals]], capsize=4, alpha=0.8)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
+        ax.set_title(panel, fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
     return _png(fig)
 
 
@@ -168,10 +274,10 @@ def render_task_report(
     rows of the paper-vs-ours table (default: the paper's methods, then every variant).
     """
     out_dir = Path(out_dir)
-    claims = check_claims(paper, derived)
+    claims = check_claims(paper, derived, profile)
     doc = {"task": task, "paper": {"title": paper.title, "short": paper.short or paper.title, "arxiv": paper.arxiv},
            "profile": profile,
-           "hardware": hardware, "variants": variants, "derived": derived, "claims": claims}
+           "hardware": hardware, "variants": _plain(variants), "derived": _plain(derived), "claims": claims}
 
     png = accuracy_latency_plot(variants, plot["x"], plot["y"], plot["xlabel"], plot["ylabel"],
                                 f"{task}: {plot['ylabel']} vs {plot['xlabel']} ({profile})")
@@ -204,7 +310,7 @@ def render_task_report(
             rep = paper.reported(meth, m)
             ours = variants.get(meth, {}).get(m)
             if ours is not None:  # e.g. our mAP is a fraction, the paper's a percentage
-                ours = ours * paper.metrics[m].get("ours_scale", 1)
+                ours = scaled(ours, paper.metrics[m].get("ours_scale", 1))
             cells += [fmt(rep["value"], spec) if rep else "—", fmt(ours, spec)]
         rows.append(cells)
     md += ["## Paper vs ours", "", md_table(header, rows), ""]
@@ -217,11 +323,7 @@ def render_task_report(
     rows = [[name] + [fmt(v.get(key), spec) for key, _, spec in columns] for name, v in variants.items()]
     md += ["## Our measurements", "", md_table(header, rows), "", f"![{task}]({task}.png)", ""]
 
-    # claims
-    header = ["Claim", "Check (on ours)", "Paper", "Ours", "Verdict"]
-    rows = [[c["text"], f"`{c['check']}`", fmt(c["paper"]), fmt(c["ours"], ".4g"),
-             f"**{c['verdict']}**" if c["verdict"] != NOT_MEASURABLE else c["verdict"]] for c in claims]
-    md += ["## Claims", "", md_table(header, rows), ""]
+    md += ["## Claims", ""] + claims_table(claims)
     if extra_sections:
         md += extra_sections
     if notes:

@@ -1,29 +1,61 @@
-"""``python -m common.reports.tables``: ``reports/README.md``, one line per claim over all tasks."""
+"""``python -m common.reports.tables``: ``reports/README.md``, one line per claim over all tasks, and the count of
+each verdict class per task.
+
+A task report rendered before verdict classes existed (claims without an interval) is shown with the class
+``no interval yet`` and its point check beside it — never as ``holds`` / ``fails``: its task's issue reruns it.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from common.io import atomic_write_text, read_json
-from common.reports.render import fmt, md_table
-from common.reports.schema import FAILS, HOLDS
+from common.reports.render import fmt, fmt_interval, md_table
+from common.reports.schema import FAILS, HOLDS, LEGACY_NOT_MEASURABLE, NO_INTERVAL, NOT_TESTABLE, VERDICTS
+
+CLASSES = (*VERDICTS, NO_INTERVAL)
+
+
+def claim_class(c: dict, profile: str) -> tuple[str, str]:
+    """(verdict class, reason) of a claim record of a task report, old or new."""
+    if "lo" in c:  # rendered with verdict classes
+        return c["verdict"], c.get("reason") or ""
+    if c["verdict"] == LEGACY_NOT_MEASURABLE:
+        return NOT_TESTABLE, f"not measured at profile `{profile}`"
+    return NO_INTERVAL, f"point check: {c['verdict']}"
 
 
 def render_index(reports_dir: str | Path = "reports") -> str:
     reports_dir = Path(reports_dir)
     docs = [read_json(p) for p in sorted(reports_dir.glob("*.json"))]
-    rows, counts = [], {HOLDS: 0, FAILS: 0, "other": 0}
+    rows, per_task = [], {}
     for d in docs:
+        counts = per_task.setdefault(d["task"], dict.fromkeys(CLASSES, 0))
         for c in d.get("claims", []):
-            rows.append([f"[{d['task']}]({d['task']}.md)", f"{d['paper'].get('short', d['paper']['title'])} ([{d['paper']['arxiv']}](https://arxiv.org/abs/{d['paper']['arxiv']}))",
-                         c["text"], fmt(c["paper"]), fmt(c["ours"], ".4g"), c["verdict"], d["profile"]])
-            counts[c["verdict"] if c["verdict"] in (HOLDS, FAILS) else "other"] += 1
+            verdict, reason = claim_class(c, d["profile"])
+            counts[verdict] += 1
+            shown = f"**{verdict}**" if verdict in (HOLDS, FAILS) else verdict
+            rows.append([f"[{d['task']}]({d['task']}.md)",
+                         f"{d['paper'].get('short', d['paper']['title'])} "
+                         f"([{d['paper']['arxiv']}](https://arxiv.org/abs/{d['paper']['arxiv']}))",
+                         c["text"], fmt(c["paper"]), fmt_interval(c["ours"], c.get("lo"), c.get("hi")),
+                         shown + (f" ({reason})" if reason else ""), d["profile"]])
+    totals = {k: sum(c[k] for c in per_task.values()) for k in CLASSES}
+    count_rows = [[f"[{t}]({t}.md)"] + [str(c[k]) for k in CLASSES] for t, c in per_task.items()]
+    count_rows.append(["**all**"] + [f"**{totals[k]}**" for k in CLASSES])
     md = ["# edgerepro results", "",
           "Every number under *ours* was produced by `dvc repro` from data the pipeline generated or read; "
-          "paper numbers come from each task's `paper.yaml`. Verdicts are checks on our numbers.", "",
-          f"{len(docs)} task report(s), {len(rows)} claim(s): {counts[HOLDS]} hold, {counts[FAILS]} fail, "
-          f"{counts['other']} not measurable at the profile run.", "",
-          md_table(["Task", "Paper", "Claim", "Paper", "Ours", "Verdict", "Profile"], rows), ""]
+          "paper numbers come from each task's `paper.yaml`. A verdict is drawn from our number's 95 % interval "
+          "(paired bootstrap over the evaluated items, combined with the spread over training seeds): "
+          "`holds` / `fails` only when the whole interval is on one side of the claim's threshold, `inconclusive` "
+          "when it straddles it, `not testable here` with the reason, `precondition unmet` when the claim's premise "
+          "is false in this run. `no interval yet`: a report from before intervals; its point check is shown "
+          "for information, not as a verdict.", "",
+          f"{len(docs)} task report(s), {len(rows)} claim(s): "
+          + ", ".join(f"{totals[k]} {k}" for k in CLASSES) + ".", "",
+          "## Verdicts per task", "", md_table(["Task", *CLASSES], count_rows), "",
+          "## Claims", "",
+          md_table(["Task", "Paper", "Claim", "Paper", "Ours [95 % interval]", "Verdict", "Profile"], rows), ""]
     bench = sorted((reports_dir / "benchmarks").glob("*.json"))
     if bench:
         rows = []
@@ -37,10 +69,13 @@ def render_index(reports_dir: str | Path = "reports") -> str:
 
 
 def main(argv=None) -> None:
+    from common.reports import report_dir
+
     ap = argparse.ArgumentParser(prog="python -m common.reports.tables", description=__doc__)
-    ap.add_argument("--reports", default="reports", help="folder holding <task>.json (default: reports)")
+    ap.add_argument("--reports", default=None, help="folder holding <task>.json (default: `reports` of params.yaml)")
     args = ap.parse_args(argv)
-    atomic_write_text(Path(args.reports) / "README.md", render_index(args.reports))
+    out = report_dir(args.reports)
+    atomic_write_text(out / "README.md", render_index(out))
 
 
 if __name__ == "__main__":

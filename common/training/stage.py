@@ -152,11 +152,12 @@ def _init_names(cls) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_variants(variants: dict[str, LightningConfig], classes: tuple, where: tuple[Path, list]) -> None:
+def check_variants(variants: dict[str, LightningConfig], classes: tuple, where: tuple[Path, list],
+                   field: str = "variants") -> None:
     """Every key of every variant's configuration is an argument of the Trainer, the LightningModule
     (``model.init_args``) or the DataModule (``data``), checked before the first variant trains: LightningCLI
     sees a variant's configuration only when that variant's turn comes, hours into a stage on ``full``.
-    ``where``: (params file, key path of the stage's section)."""
+    ``where``: (params file, key path of the stage's section); ``field``: the section's key holding the variants."""
     from lightning import Trainer
 
     file, keys = where
@@ -169,7 +170,7 @@ def check_variants(variants: dict[str, LightningConfig], classes: tuple, where: 
                 [("data", [k], k) for k in d.get("data", {})]
         for group, sub, key in found:
             if valid[group] is not None and key not in valid[group]:
-                path = [*keys, "variants", variant, group, *sub]
+                path = [*keys, field, variant, group, *sub]
                 line = locate(_compose(file), path)
                 raise ParamsError(f"{file}{':' + str(line) if line else ''}: `{'.'.join(map(str, path))}`: unknown "
                                   f"key{suggest(key, valid[group])}")
@@ -216,13 +217,17 @@ def _reformat_cli_error(msg: str, where: tuple[Path, list] | None, classes: tupl
 
 def fit_and_validate(cli_main, configs: list[str | Path], config: LightningConfig | dict | None, log_dir: str | Path,
                      scratch: str | Path | None = None, seed: int | None = None,
-                     where: tuple[Path, list] | None = None, overrides: list[str] = (), classes: tuple = ()) -> tuple:
+                     where: tuple[Path, list] | None = None, overrides: list[str] = (), classes: tuple = (),
+                     restore_best: bool = False) -> tuple:
     """``cli_main(args)`` builds the task's LightningCLI without running it. Returns (cli, metrics dict).
 
     ``configs``: LightningCLI config files, applied in order; ``config``: the profile's configuration layered on
     top (``params.yaml``); ``scratch``: where checkpoints survive an interruption (resumed from when a checkpoint
     is there); ``where``: (params file, key path of the stage's section) and ``classes``: (LightningModule,
-    LightningDataModule), for error messages. ``cli_main`` must build the CLI with ``exit_on_error=False``."""
+    LightningDataModule), for error messages. ``cli_main`` must build the CLI with ``exit_on_error=False``.
+    ``restore_best``: after fitting, load the weights of the configuration's monitored ``ModelCheckpoint`` (its best
+    validation score, e.g. the authors' "keep the best-validation model") before the final validation; the
+    returned metrics then say which epoch they come from."""
     import os
 
     from common import signals
@@ -269,8 +274,23 @@ def fit_and_validate(cli_main, configs: list[str | Path], config: LightningConfi
     trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     signals.check()  # Lightning stops its loop quietly on SIGTERM: never validate and publish a partial run
     train_s = time.perf_counter() - t0
-    res = trainer.validate(cli.model, datamodule=cli.datamodule, verbose=False)
+    best = None
+    if restore_best:
+        monitored = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor]
+        if not monitored or not monitored[0].best_model_path:
+            raise RuntimeError("restore_best: the configuration has no ModelCheckpoint with a `monitor` that saved a "
+                               "checkpoint (configs' trainer.callbacks)")
+        best = monitored[0]
+    # the best checkpoint's weights (Lightning loads it with weights_only=True: tensors and plain values only)
+    res = trainer.validate(cli.model, datamodule=cli.datamodule, verbose=False,
+                           ckpt_path=best.best_model_path if best else None, weights_only=True if best else None)
     metrics = {k: float(v) for k, v in (res[0] if res else {}).items()}
+    if best is not None:
+        import torch
+
+        ck = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+        metrics.update({"best_epoch": int(ck["epoch"]) + 1, "best_monitor": best.monitor,
+                        "best_score": float(best.best_model_score)})
     metrics.update({"train_seconds": train_s, "epochs": int(trainer.current_epoch),
                     "optimizer_steps": int(trainer.global_step),
                     "resumed_at_epoch": rng.resumed_at_epoch if scratch is not None else None})

@@ -8,7 +8,7 @@ CLASSES = (LinkPredModule, LinkPredDataModule)
 def main(args=None, run: bool = True):
     # built by a pipeline stage (run=False): a bad option raises, so the stage can name its params.yaml line
     return run_cli(LinkPredModule, LinkPredDataModule, args=args, run=run, prog="python -m tasks.linkpred",
-                   links=[("data.in_dim", "model.init_args.in_dim")], exit_on_error=run)
+                   links=[("data.in_dim", "model.init_args.in_dim"), ("data.num_nodes", "model.init_args.num_nodes")], exit_on_error=run)
 
 
 if __name__ == "__main__":

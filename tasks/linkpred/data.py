@@ -176,19 +176,46 @@ def load_ogb_style(root: str | Path) -> dict:
     return out
 
 
+def planetoid_raw_counts(graph_dict: dict) -> dict:
+    """Self-loops and duplicate entries of a Planetoid adjacency dict (``ind.<name>.graph``: node → neighbour list).
+
+    The lists hold each undirected edge in both directions, and that is one edge, not a duplicate; a neighbour
+    listed k > 1 times in one list is k − 1 duplicates (an edge repeated in both lists counts once:
+    max of its two listings − 1). Every self-loop entry is counted as a dropped self-loop.
+    """
+    rows = np.fromiter((u for u, nbrs in graph_dict.items() for _ in nbrs), dtype=np.int64)
+    cols = np.fromiter((int(v) for nbrs in graph_dict.values() for v in nbrs), dtype=np.int64)
+    loop = rows == cols
+    r, c = rows[~loop], cols[~loop]
+    directed, counts = np.unique(np.c_[r, c], axis=0, return_counts=True)
+    listed = {(int(u), int(v)): int(k) for (u, v), k in zip(directed, counts)}
+    undirected = {(min(u, v), max(u, v)) for u, v in listed}
+    dup = sum(max(listed.get((u, v), 0), listed.get((v, u), 0)) - 1 for u, v in undirected)
+    return {"dropped_self_loops": int(loop.sum()), "dropped_duplicates": int(dup)}
+
+
 def load_planetoid(root: str | Path, name: str) -> dict:
     """Planetoid raw files ``ind.<name>.{x,tx,allx,y,ty,ally,graph,test.index}`` from a local folder,
-    read by torch_geometric's reader (nothing is downloaded). No edge times: only the random split."""
+    read by torch_geometric's reader (nothing is downloaded). No edge times: only the random split.
+
+    torch_geometric's reader already drops self-loops and repeated entries, so what was dropped is counted on
+    the raw adjacency dict, read by torch_geometric's own ``read_file`` (see :func:`planetoid_raw_counts`)."""
     from torch_geometric.io import read_planetoid_data
+    from torch_geometric.io.planetoid import read_file
 
     root = require_dir(Path(root), f"Planetoid raw folder for {name}")
     need = [f"ind.{name.lower()}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
     missing = [f for f in need if not (root / f).is_file()]
     if missing:
         raise DataError(root, f"missing {missing}", expected="the 8 Planetoid raw files")
+    graph_file = root / f"ind.{name.lower()}.graph"
+    raw = read_file(str(root), name.lower(), "graph")
+    if not isinstance(raw, dict):
+        raise DataError(graph_file, f"a pickled {type(raw).__name__}", expected="a dict node → list of neighbours")
     data = read_planetoid_data(str(root), name.lower())
     n = int(data.num_nodes)
-    out = clean_edges(data.edge_index.t().numpy().astype(np.int64), n, root / f"ind.{name.lower()}.graph")
+    out = clean_edges(data.edge_index.t().numpy().astype(np.int64), n, graph_file)
+    out.update(planetoid_raw_counts(raw))  # clean_edges would count each reverse direction as a duplicate
     out.update({"x": data.x.numpy().astype(np.float32), "y": data.y.numpy().astype(np.int64), "num_nodes": n})
     return out
 

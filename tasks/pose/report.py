@@ -8,6 +8,7 @@ from pathlib import Path
 
 from common.io import project_params, read_json
 from common.reports.render import fmt, md_table, render_task_report
+from common.reports import report_dir
 from common.reports.schema import load_paper
 
 DATA = Path("data/pose")
@@ -180,9 +181,10 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m tasks.pose.report", description=__doc__)
-    ap.add_argument("--out", default="reports")
+    ap.add_argument("--out", default=None, help="where to write the report (default: `reports` of params.yaml)")
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args(argv)
+    args.out = report_dir(args.out)  # refuses to overwrite the committed reports from another profile
     run(args.data, args.out)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from common.io import atomic_write_bytes, project_params, read_json
 from common.reports.render import fmt, md_table, render_task_report
+from common.reports import report_dir
 from common.reports.schema import load_paper
 
 DATA = Path("data/superres")
@@ -146,8 +147,9 @@ def findings(v: dict[str, dict], derived: dict, doc: dict) -> list[str]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m tasks.superres.report", description=__doc__)
-    ap.add_argument("--out", default="reports")
+    ap.add_argument("--out", default=None, help="where to write the report (default: `reports` of params.yaml)")
     args = ap.parse_args(argv)
+    args.out = report_dir(args.out)  # refuses to overwrite the committed reports from another profile
     doc = read_json(DATA / "evaluate" / "results.json")
     paper = load_paper("tasks/superres/paper.yaml")
     variants = {}

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.conftest import dvc
+from tests.conftest import assert_claim_classes, dvc, tiny_reports
 
 
 def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
@@ -14,12 +14,12 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     for stage in ("prepare", "train_teacher", "sparse_train", "prune", "structure", "finetune", "distill", "cwd_sweep",
                   "export", "evaluate"):
         assert f"tasks/detection/dvc.yaml:{stage}" in log
-    report = (tiny_repo / "reports" / "detection.md").read_text()
+    report = (tiny_reports(tiny_repo) / "detection.md").read_text()
     assert "profile **tiny**" in report and "| baseline |" in report
     sweep = json.loads((tiny_repo / "data/detection/cwd_sweep/sweep.json").read_text())
     assert sweep["distill_cwd_weight"] == 10.0 and set(sweep["runs"]) == {"w1"}
     assert "## CWD weight ablation" in report and "| CWD weight 1 |" in report
-    doc = json.loads((tiny_repo / "reports" / "detection.json").read_text())
+    doc = json.loads((tiny_reports(tiny_repo) / "detection.json").read_text())
     base = doc["variants"]["baseline"]
     ev = json.loads((tiny_repo / "data/detection/evaluate/baseline.json").read_text())
     assert base["map50"] == ev["map50"] and base["params"] == ev["params"]  # the report shows what evaluate measured
@@ -31,20 +31,21 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
         assert doc["variants"][r]["params"] == json.loads((tiny_repo / f"data/detection/evaluate/{r}.json").read_text())["params"]
     assert doc["variants"]["pruned+cwd"]["params"] < 0.3 * base["params"]
     assert doc["variants"]["pruned+cwd+int8"]["onnx_bytes"] < 0.5 * doc["variants"]["pruned+cwd"]["onnx_bytes"]
-    verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
+    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
+    assert_claim_classes(doc)
     assert verdicts["params_reduction"] == "holds" and verdicts["structure_params"] == "holds"
     assert all(v in ("holds", "fails") for v in verdicts.values()), verdicts
     for png in ("detection_gamma.png", "detection_recovery.png"):
-        assert (tiny_repo / "reports" / png).stat().st_size > 1000
+        assert (tiny_reports(tiny_repo) / png).stat().st_size > 1000
     assert "## Structural check" in report and "| pruned+ft |" in report
-    assert (tiny_repo / "reports" / "detection.png").stat().st_size > 1000
-    assert "## Training" in report and (tiny_repo / "reports" / "detection_training.png").stat().st_size > 1000
+    assert (tiny_reports(tiny_repo) / "detection.png").stat().st_size > 1000
+    assert "## Training" in report and (tiny_reports(tiny_repo) / "detection_training.png").stat().st_size > 1000
 
     # the index renders from the reports present (the whole graph — every task's tiny pipeline, which each
     # task's own test already runs — is the slow test below); a second repro of the task is a no-op
     from common.reports.tables import render_index
 
-    assert "[detection](detection.md)" in render_index(tiny_repo / "reports")
+    assert "[detection](detection.md)" in render_index(tiny_reports(tiny_repo))
     t0 = time.perf_counter()
     log = dvc(tiny_repo, "repro", "tasks/detection")
     noop = time.perf_counter() - t0
@@ -65,7 +66,7 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
 def test_dvc_repro_tiny_whole_graph(tiny_repo):
     """Every task's tiny pipeline and the ``tables`` index in one ``dvc repro``; then nothing is left to do."""
     dvc(tiny_repo, "repro", timeout=1800)
-    index = (tiny_repo / "reports" / "README.md").read_text()
+    index = (tiny_reports(tiny_repo) / "README.md").read_text()
     for task in ("detection", "linkpred", "pose", "ocr", "superres", "edges", "reid"):
         assert f"[{task}]({task}.md)" in index
     log = dvc(tiny_repo, "repro")

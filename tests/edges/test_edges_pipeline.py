@@ -2,7 +2,7 @@
 import json
 import time
 
-from tests.conftest import assert_tiny_pipeline_time, dvc
+from tests.conftest import assert_claim_classes, assert_tiny_pipeline_time, dvc, tiny_reports
 
 
 def test_dvc_repro_tiny_edges_end_to_end(tiny_repo, startup_seconds):
@@ -12,7 +12,7 @@ def test_dvc_repro_tiny_edges_end_to_end(tiny_repo, startup_seconds):
     for stage in ("prepare", "train_autoencoder", "train_diffusion", "train_baseline", "sample", "evaluate"):
         assert f"tasks/edges/dvc.yaml:{stage}" in log
     res = json.loads((tiny_repo / "data/edges/evaluate/results.json").read_text())
-    doc = json.loads((tiny_repo / "reports/edges.json").read_text())
+    doc = json.loads((tiny_reports(tiny_repo) / "edges.json").read_text())
     expected = {"canny", "rcf", "diffusionedge@1", "diffusionedge@2", "no_aff@1", "no_ud@1", "autoencoder"}
     assert set(doc["variants"]) == expected == set(res["rows"])
     for name, v in doc["variants"].items():
@@ -29,15 +29,16 @@ def test_dvc_repro_tiny_edges_end_to_end(tiny_repo, startup_seconds):
     train = res["train"]
     assert train["diffusionedge"]["settings"]["aff"] and not train["no_aff"]["settings"]["aff"]
     assert train["diffusionedge"]["settings"]["ud"] and not train["no_ud"]["settings"]["ud"]
-    verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
+    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
+    assert_claim_classes(doc)
     assert set(verdicts) == {"crisper_than_cnn", "better_ods_no_post", "better_ois_no_post", "aff_helps", "ud_helps",
                              "beats_canny"}
     assert all(v in ("holds", "fails") for v in verdicts.values())
-    md = (tiny_repo / "reports/edges.md").read_text()
+    md = (tiny_reports(tiny_repo) / "edges.md").read_text()
     assert "profile **tiny**" in md and "Ablations from the paper" in md and "edges_comparison.png" in md
     assert "pyEdgeEval" in md and "9 evenly spaced thresholds" in md
     for png in ("edges.png", "edges_comparison.png", "edges_pr.png"):
-        assert (tiny_repo / "reports" / png).stat().st_size > 5000
+        assert (tiny_reports(tiny_repo) / png).stat().st_size > 5000
     t0 = time.perf_counter()
     again = dvc(tiny_repo, "repro", "tasks/edges")
     assert "Running stage" not in again  # a second repro is a no-op

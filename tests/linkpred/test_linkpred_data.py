@@ -12,8 +12,10 @@ from tasks.linkpred.data import (available_splits, clean_edges, load_graph, load
                                  make_splits, read_edge_csv, save_graph, synthetic_growing_graph)
 
 
-def write_planetoid(root, name="toy"):
-    """The 8 files of Kipf's Planetoid release: pickled scipy/numpy objects + a text test index."""
+def write_planetoid(root, name="toy", duplicate=False):
+    """The 8 files of Kipf's Planetoid release: pickled scipy/numpy objects + a text test index. The adjacency
+    lists hold every edge in both directions (as the real files do), one self-loop and, with ``duplicate``, one
+    neighbour listed twice."""
     rng = np.random.default_rng(0)
     n_train, n_test, n_rest, f, c = 4, 3, 500, 5, 2  # the reader takes 500 validation nodes after the training ones
     allx = sp.csr_matrix(rng.random((n_train + n_rest, f)))
@@ -22,8 +24,10 @@ def write_planetoid(root, name="toy"):
     ally = np.eye(c)[rng.integers(0, c, n_train + n_rest)]
     y, ty = ally[:n_train], np.eye(c)[rng.integers(0, c, n_test)]
     n = n_train + n_rest + n_test
-    graph = {i: [(i + 1) % n, (i + 2) % n] for i in range(n)}
+    graph = {i: [(i + 1) % n, (i + 2) % n, (i - 1) % n, (i - 2) % n] for i in range(n)}
     graph[0].append(0)  # a self-loop, as real Planetoid graphs have
+    if duplicate:
+        graph[5].append(6)  # 5—6 listed twice in 5's list (and once in 6's): one duplicate
     for ext, obj in (("x", x), ("tx", tx), ("allx", allx), ("y", y), ("ty", ty), ("ally", ally), ("graph", graph)):
         with open(root / f"ind.{name}.{ext}", "wb") as fh:
             pickle.dump(obj, fh)
@@ -37,6 +41,24 @@ def test_planetoid_raw_files(tmp_path):
     assert g["num_nodes"] == n and g["x"].shape == (n, 5) and set(np.unique(g["y"])) <= {0, 1}
     assert (g["edges"][:, 0] < g["edges"][:, 1]).all()  # undirected, once, no self-loops
     assert len(g["edges"]) == 2 * n  # the self-loop is gone (PyG's reader or ours drops it)
+    # what the raw lists held: both directions of an edge are one edge, not a duplicate
+    assert g["dropped_self_loops"] == 1 and g["dropped_duplicates"] == 0
+
+
+def test_planetoid_counts_what_the_raw_lists_held(tmp_path):
+    n = write_planetoid(tmp_path, duplicate=True)
+    g = load_planetoid(tmp_path, "toy")
+    assert len(g["edges"]) == 2 * n
+    assert g["dropped_self_loops"] == 1 and g["dropped_duplicates"] == 1
+
+
+def test_planetoid_raw_counts_rules():
+    from tasks.linkpred.data import planetoid_raw_counts
+
+    # 0—1 in both lists (one edge), 1—2 only in 1's list (one edge), 2—0 twice in 2's list and twice in 0's
+    # (one duplicate edge), 3's self-loop listed twice (two self-loop entries)
+    raw = {0: [1, 2, 2], 1: [0, 2], 2: [0, 0], 3: [3, 3]}
+    assert planetoid_raw_counts(raw) == {"dropped_self_loops": 2, "dropped_duplicates": 1}
 
 
 def test_planetoid_missing_file_named(tmp_path):

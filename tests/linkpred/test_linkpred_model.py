@@ -1,9 +1,9 @@
-"""The link predictor, its metrics and FastRP on small inputs."""
+"""The link predictor (features or a learnable node embedding), its metrics, FastRP and DeepWalk on small inputs."""
 import numpy as np
 import pytest
 import torch
 
-from tasks.linkpred.fastrp import deepwalk, fastrp, random_walks, sparse_projection
+from tasks.linkpred.fastrp import deepwalk, embedding_scores, fastrp, random_walks, sparse_projection
 from tasks.linkpred.metrics import overall_metrics, per_node_metrics
 from tasks.linkpred.module import Predictor, concentration_weights
 
@@ -64,3 +64,140 @@ def test_fastrp_separates_communities_and_walks_follow_edges():
     adj = set(map(tuple, e.tolist())) | {(v, u) for u, v in e.tolist()}
     assert all((int(x), int(y)) in adj for walk in w for x, y in zip(walk[:-1], walk[1:]))
     assert deepwalk(e, 40, dim=8, walks_per_node=2, length=5, window=2).shape == (40, 8)
+
+
+def test_fastrp_is_the_column_standardised_weighted_sum_of_the_powers():
+    rng = np.random.default_rng(1)
+    e = np.array(sorted({(min(u, v), max(u, v)) for u, v in rng.integers(0, 30, (90, 2)) if u != v}))
+    n, dim, w, beta = 30, 16, (0.5, 1.0, 2.0), -0.5
+    a = np.zeros((n, n))
+    a[e[:, 0], e[:, 1]] = a[e[:, 1], e[:, 0]] = 1
+    deg = a.sum(1)
+    p = a / np.where(deg > 0, deg, 1)[:, None]
+    r = sparse_projection(n, dim, np.random.default_rng(7)).toarray()  # fastrp's first draw from its generator
+    powers = [p @ np.diag(np.where(deg > 0, np.maximum(deg, 1) ** beta, 0)) @ r]
+    for _ in w[1:]:
+        powers.append(p @ powers[-1])
+
+    def standardise(m):
+        return (m - m.mean(0)) / m.std(0)
+
+    want = standardise(sum(wk * nk for wk, nk in zip(w, powers)))
+    got = fastrp(e, n, dim=dim, weights=w, beta=beta, seed=7)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(got.std(0), 1, atol=1e-4)
+    unit = [nk / np.linalg.norm(nk, axis=1, keepdims=True) for nk in powers]
+    np.testing.assert_allclose(fastrp(e, n, dim=dim, weights=w, beta=beta, normalise="rows", seed=7),
+                               standardise(sum(wk * uk for wk, uk in zip(w, unit))), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown normalisation 'columns'"):
+        fastrp(e, n, normalise="columns")
+
+
+def test_deepwalk_cosine_separates_held_out_edges_from_non_edges():
+    from sklearn.metrics import roc_auc_score
+
+    from tasks.linkpred.data import make_splits, synthetic_growing_graph
+
+    # heterogeneous degrees and communities: with skip-gram's negative sampling instead of DeepWalk's hierarchical
+    # softmax the vectors share one direction and this AUC falls below 0.5
+    g = synthetic_growing_graph(300, 3, 3, 0.5, 0.8, 4, 1.0, seed=0, densify=2.0)
+    s = make_splits(g, 0, 300)
+    train, test, neg = g["edges"][s["random_train"]], g["edges"][s["random_test"]], s["random_neg_test"]
+    emb = deepwalk(train, 300, dim=32, walks_per_node=10, length=20, window=5, workers=1, seed=0)
+    again = deepwalk(train, 300, dim=32, walks_per_node=10, length=20, window=5, workers=1, seed=0)
+    np.testing.assert_array_equal(emb, again)  # one worker: repeatable, whatever PYTHONHASHSEED
+    auc = roc_auc_score(np.r_[np.ones(len(test)), np.zeros(len(neg))],
+                        np.r_[embedding_scores(emb, test), embedding_scores(emb, neg)])
+    assert auc > 0.6, auc
+
+
+@pytest.fixture(scope="module")
+def tiny_graph(tmp_path_factory):
+    from tasks.linkpred.data import make_splits, save_graph, synthetic_growing_graph
+
+    g = synthetic_growing_graph(60, 2, 3, 0.5, 0.8, 4, 1.0, seed=0, densify=1.0)
+    path = tmp_path_factory.mktemp("graph") / "graph.npz"
+    save_graph(path, g, make_splits(g, 0, 20))
+    return path
+
+
+def test_a_learnable_node_embedding_replaces_the_features_and_learns(tiny_graph, tmp_path):
+    from tasks.linkpred.module import LinkPredDataModule, LinkPredModule, load_model, save_model
+
+    dm = LinkPredDataModule(str(tiny_graph))
+    torch.manual_seed(0)
+    module = LinkPredModule(encoder="gcn", in_dim=dm.in_dim, hidden=16, embedding_dim=8, num_nodes=dm.num_nodes)
+    batch = dm.batch
+    assert module.model.embedding.weight.shape == (60, 8) and module.model.encoder.convs[0].in_channels == 8
+    h = module.embed(batch)
+    assert torch.equal(h, module.embed({**batch, "x": torch.zeros_like(batch["x"])}))  # the features are not read
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss, _ = module.task_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        assert module.model.embedding.weight.grad.abs().sum() > 0
+        opt.step()
+        first = float(loss) if first is None else first
+    assert float(loss) < 0.8 * first
+    # the model file records the embedding and rebuilds the same network
+    save_model(tmp_path / "model.pt", module, run="gcn")
+    net, ck = load_model(tmp_path / "model.pt")
+    assert ck["arch"]["embedding_dim"] == 8 and ck["arch"]["num_nodes"] == 60
+    module.eval()
+    with torch.no_grad():
+        assert torch.allclose(net.encode(batch["x"], batch["edge_index"]), module.embed(batch))
+
+
+def test_a_learnable_embedding_needs_the_graph_it_was_built_for(tiny_graph):
+    from tasks.linkpred.module import LinkPredDataModule, LinkPredModule
+
+    with pytest.raises(ValueError, match="needs num_nodes >= 1.*data.num_nodes"):
+        LinkPredModule(encoder="sage", in_dim=4, embedding_dim=8)
+    with pytest.raises(ValueError, match="embedding_dim must be >= 0"):
+        LinkPredModule(encoder="sage", in_dim=4, embedding_dim=-1)
+    module = LinkPredModule(encoder="sage", in_dim=4, hidden=8, embedding_dim=8, num_nodes=50)
+    dm = LinkPredDataModule(str(tiny_graph))
+    dm.setup()
+    with pytest.raises(ValueError, match="50 rows but the graph has 60 nodes"):
+        module.embed(dm.batch)
+
+
+def test_edge_batches_draw_training_edges(tiny_graph):
+    from tasks.linkpred.module import LinkPredDataModule
+
+    full = LinkPredDataModule(str(tiny_graph), steps_per_epoch=3)
+    full.setup()
+    assert [b["pos"].shape[1] for b in full.train_dataloader()] == [full.batch["pos"].shape[1]] * 3
+    dm = LinkPredDataModule(str(tiny_graph), steps_per_epoch=4, edge_batch_size=5)
+    dm.setup()
+    train = set(map(tuple, dm.batch["pos"].t().tolist()))
+    torch.manual_seed(0)
+    draws = [b["pos"] for b in dm.train_dataloader()]
+    assert len(draws) == 4 and all(d.shape == (2, 5) for d in draws)
+    assert all(len(set(map(tuple, d.t().tolist()))) == 5 and set(map(tuple, d.t().tolist())) <= train for d in draws)
+    assert not all(torch.equal(draws[0], d) for d in draws[1:])
+    assert all(b["edge_index"] is dm.batch["edge_index"] for b in dm.train_dataloader())  # the whole graph encoded
+    with pytest.raises(ValueError, match="edge_batch_size"):
+        LinkPredDataModule(str(tiny_graph), edge_batch_size=0)
+
+
+def test_sage_normalize_is_the_sage_layers_l2_normalisation(tmp_path):
+    from common.modelfile import ModelFileError, save_model_file
+    from tasks.linkpred.module import FORMAT, Encoder, load_model
+
+    torch.manual_seed(0)
+    enc = Encoder("sage", 8, 16, sage_normalize=True)
+    x, ei = torch.randn(10, 8), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    assert torch.allclose(enc(x, ei).norm(dim=1), torch.ones(10))
+    with pytest.raises(ValueError, match="SAGE encoder only"):
+        Encoder("gcn", 8, 16, sage_normalize=True)
+    arch = {"encoder": "sage", "in_dim": 8, "hidden": 16, "layers": 1, "predictor_layers": 2, "dropout": 0.0,
+            "embedding_dim": 0, "num_nodes": 0}
+    for bad in ({**arch, "sage_normalize": "yes"}, {**arch, "sage_normalize": 1},
+                {**arch, "encoder": "gcn", "sage_normalize": True}, {**arch, "sage_normalize": False, "num_nodes": True}):
+        save_model_file(tmp_path / "m.pt", FORMAT, "linkpred", arch=bad, state_dict={}, meta={})
+        with pytest.raises(ModelFileError, match="not a known link-prediction network"):
+            load_model(tmp_path / "m.pt")

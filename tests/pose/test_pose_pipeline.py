@@ -4,7 +4,7 @@ import time
 
 import yaml
 
-from tests.conftest import assert_tiny_pipeline_time, dvc
+from tests.conftest import assert_claim_classes, assert_tiny_pipeline_time, dvc, tiny_reports
 
 
 def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
@@ -14,7 +14,7 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
     for stage in ("prepare", "structure", "train@litepose-xs", "train@litepose-xs-k3", "train@litepose-xs-nofusion",
                   "peer", "evaluate"):
         assert f"tasks/pose/dvc.yaml:{stage}" in log
-    doc = json.loads((tiny_repo / "reports" / "pose.json").read_text())
+    doc = json.loads((tiny_reports(tiny_repo) / "pose.json").read_text())
     rows = ("litepose-xs", "litepose-xs-k3", "litepose-xs-nofusion", "yolov8n-pose")
     assert set(doc["variants"]) == set(rows) | {f"{r}+int8" for r in rows}
     ev = json.loads((tiny_repo / "data/pose/evaluate/litepose-xs.json").read_text())
@@ -28,10 +28,11 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
         assert xs["recipe"][key] == tiny_train["model"]["init_args"][key], key
     for key in ("max_rotation", "min_scale", "max_scale"):
         assert xs["recipe"][key] == tiny_train["data"][key], key
-    verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
+    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
+    assert_claim_classes(doc)
     assert verdicts["xs_macs"] == "holds" and verdicts["s_macs"] == "holds"  # structural: every profile
     assert verdicts["large_kernel_gain"] in ("holds", "fails")  # measured (its value depends on training)
-    md = (tiny_repo / "reports" / "pose.md").read_text()
+    md = (tiny_reports(tiny_repo) / "pose.md").read_text()
     assert "profile **tiny**" in md and "MACs at the paper's input sizes" in md and "AP, true grouping" in md
     assert f"push × {tiny_train['model']['init_args']['push_factor']:g}" in md
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 import json
 import time
 
-from tests.conftest import assert_tiny_pipeline_time, dvc
+from tests.conftest import assert_claim_classes, assert_tiny_pipeline_time, dvc, tiny_reports
 
 
 def test_dvc_repro_tiny_reid_end_to_end(tiny_repo, startup_seconds):
@@ -12,7 +12,7 @@ def test_dvc_repro_tiny_reid_end_to_end(tiny_repo, startup_seconds):
     for stage in ("prepare", "train_teacher", "train_student", "evaluate"):
         assert f"tasks/reid/dvc.yaml:{stage}" in log
     res = json.loads((tiny_repo / "data/reid/evaluate/results.json").read_text())
-    doc = json.loads((tiny_repo / "reports/reid.json").read_text())
+    doc = json.loads((tiny_reports(tiny_repo) / "reid.json").read_text())
     assert list(doc["variants"]) == ["alone", "kd", "pcm", "fr", "pcm_fr", "teacher", "alone_s1"]
     for name, v in doc["variants"].items():
         for k in ("map_visual", "rank1_visual", "minp_visual"):
@@ -34,13 +34,14 @@ def test_dvc_repro_tiny_reid_end_to_end(tiny_repo, startup_seconds):
     assert 0 < t["text_lora_params"] <= t["text_trainable_params"] < 0.02 * t["text_params"]
     sp = res["spectrum"]["teacher"]
     assert sp["dim"] == 256 and 1 <= sp["k"]["0.9"] <= sp["k"]["0.99"] <= 256
-    verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
+    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
+    assert_claim_classes(doc)
     assert set(verdicts) == {"pcm_fr_beats_kd", "teacher_low_rank", "distillation_helps", "pcm_beats_kd", "fr_adds_to_pcm"}
     assert all(v in ("holds", "fails") for v in verdicts.values())
-    md = (tiny_repo / "reports/reid.md").read_text()
+    md = (tiny_reports(tiny_repo) / "reid.md").read_text()
     assert "profile **tiny**" in md and "Assumptions" in md and "reid_spectrum.png" in md and "65.29" in md
     for png in ("reid.png", "reid_spectrum.png"):
-        assert (tiny_repo / "reports" / png).stat().st_size > 5000
+        assert (tiny_reports(tiny_repo) / png).stat().st_size > 5000
     t0 = time.perf_counter()
     again = dvc(tiny_repo, "repro", "tasks/reid")
     assert "Running stage" not in again  # a second repro is a no-op

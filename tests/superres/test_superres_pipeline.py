@@ -2,7 +2,7 @@
 import json
 import time
 
-from tests.conftest import assert_tiny_pipeline_time, dvc
+from tests.conftest import assert_claim_classes, assert_tiny_pipeline_time, dvc, tiny_reports
 
 
 def test_dvc_repro_tiny_superres_end_to_end(tiny_repo, startup_seconds):
@@ -13,7 +13,7 @@ def test_dvc_repro_tiny_superres_end_to_end(tiny_repo, startup_seconds):
                   "export", "evaluate"):
         assert f"tasks/superres/dvc.yaml:{stage}" in log
     res = json.loads((tiny_repo / "data/superres/evaluate/results.json").read_text())
-    doc = json.loads((tiny_repo / "reports/superres.json").read_text())
+    doc = json.loads((tiny_reports(tiny_repo) / "superres.json").read_text())
     expected = {"bicubic", "multistep-8", "multistep-2", "multistep-1", "d3sr", "dists_only", "fixed_t", "mse_only",
                 "one_step_kd", "autoencoder", "autoencoder_bicubic"}
     assert set(doc["variants"]) == expected
@@ -32,16 +32,17 @@ def test_dvc_repro_tiny_superres_end_to_end(tiny_repo, startup_seconds):
     assert train["fixed_t"]["settings"]["disc_timesteps"] == "fixed" and train["one_step_kd"]["settings"]["kd"]
     mse = train["mse_only"]["settings"]
     assert mse["dists_weight"] == 0 and mse["adv_weight"] == 0 and "discriminator_params" not in train["mse_only"]
-    assert "perceptual_psnr_cost" in doc["derived"] and "MSE term alone" in (tiny_repo / "reports/superres.md").read_text()
+    assert "perceptual_psnr_cost" in doc["derived"] and "MSE term alone" in (tiny_reports(tiny_repo) / "superres.md").read_text()
     assert train["d3sr"]["trainable_params"] < train["d3sr"]["params"] / 5  # LoRA only
-    verdicts = {c["id"]: c["verdict"] for c in doc["claims"]}
+    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
+    assert_claim_classes(doc)
     assert set(verdicts) == {"one_step_speedup", "fewer_params", "d3sr_vs_kd_perceptual", "ea_dists_edges",
                              "random_t_discriminator", "beats_bicubic_psnr", "beats_bicubic_perceptual"}
     assert all(v in ("holds", "fails") for v in verdicts.values())
-    md = (tiny_repo / "reports/superres.md").read_text()
+    md = (tiny_reports(tiny_repo) / "superres.md").read_text()
     assert "profile **tiny**" in md and "EA-DISTS vs DISTS only" in md and "superres_comparison.png" in md
     assert "not available offline" in md
-    assert (tiny_repo / "reports/superres_comparison.png").stat().st_size > 5000
+    assert (tiny_reports(tiny_repo) / "superres_comparison.png").stat().st_size > 5000
     t0 = time.perf_counter()
     again = dvc(tiny_repo, "repro", "tasks/superres")
     assert "Running stage" not in again  # a second repro is a no-op
