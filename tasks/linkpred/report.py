@@ -136,14 +136,20 @@ def run(data: str | Path = "data/linkpred", out_dir: str | Path = "reports") -> 
     notes = [f"Graph: {stats['source']}, {stats['num_nodes']} nodes, {stats['num_edges']} edges (mean degree "
              f"{stats['mean_degree']:.1f}, max {stats['max_degree']}); dropped {stats['dropped_self_loops']} self-loops and "
              f"{stats['dropped_duplicates']} duplicate edges; splits {', '.join(stats['splits'])} 70/10/20.",
-             f"GNN rows: trained with {summary['seeds']} seeds each ({fit['optimizer_steps']} full-batch steps), the "
+             f"GNN rows: trained with {summary['seeds']} seeds each ({fit['optimizer_steps']} steps; each step encodes "
+             "the whole training graph and takes its loss on a batch of training edges and as many sampled "
+             "negatives, as the authors' code does), the "
              f"best-validation checkpoint kept (by `{fit.get('best_monitor')}`; best epochs {best}); overall metrics "
              f"against {stats['negatives']} fixed negative pairs; time = training time. Embedding rows: time = "
              "computing the embedding. Common neighbours: the heuristic scored the same way (no training).",
              f"Intervals: {a['level']:.0%}, paired bootstrap ({a['resamples']} resamples) over the evaluated items "
              "(nodes, test edges × negatives, test nodes), the same resamples for every model and seed, combined in "
              "quadrature with the Student-t interval over seeds (`common.evaluate.intervals`).",
-             "TC-guided re-weighting uses training edges only: message weight 1 + γ·|N(u) ∩ N(i)| / |N(u)|."]
+             "TC-guided re-weighting uses training edges only: message weight 1 + γ·|N(u) ∩ N(i)| / |N(u)|.",
+             "At K = 1 Train-TC *is* the local clustering coefficient (an identity: I(i, j) = |N(i) ∩ N(j)| / "
+             "(d_i − 1), averaged over i's d_i training neighbours, is 2·triangles(i) / (d_i (d_i − 1))), so their "
+             "rows agree; Test-TC, which looks at the neighbours still to come, is the signal the paper's claim is "
+             "about."]
     if a.get("undefined"):
         notes.append(f"Undefined at this profile (a model's per-node performance constant): {a['undefined']}.")
     return render_task_report(task="linkpred", paper=paper, profile=project_params()["profile"], hardware=hw,

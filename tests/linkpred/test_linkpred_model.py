@@ -122,20 +122,25 @@ def tiny_graph(tmp_path_factory):
     return path
 
 
-def test_a_learnable_node_embedding_replaces_the_features_and_learns(tiny_graph, tmp_path):
+@pytest.mark.parametrize("encoder, gamma", [("gcn", 0.0), ("sage", 0.0), ("gcn", 1.0)])
+def test_a_learnable_node_embedding_replaces_the_features_and_learns(tiny_graph, tmp_path, encoder, gamma):
     from tasks.linkpred.module import LinkPredDataModule, LinkPredModule, load_model, save_model
 
-    dm = LinkPredDataModule(str(tiny_graph))
+    dm = LinkPredDataModule(str(tiny_graph), reweight_gamma=gamma, edge_batch_size=64)
     torch.manual_seed(0)
-    module = LinkPredModule(encoder="gcn", in_dim=dm.in_dim, hidden=16, embedding_dim=8, num_nodes=dm.num_nodes)
+    module = LinkPredModule(encoder=encoder, in_dim=dm.in_dim, hidden=16, embedding_dim=8, num_nodes=dm.num_nodes,
+                            sage_normalize=encoder == "sage")
     batch = dm.batch
+    assert (batch["edge_weight"] is not None) == (gamma > 0)  # TC-guided re-weighting reaches the GCN
     assert module.model.embedding.weight.shape == (60, 8) and module.model.encoder.convs[0].in_channels == 8
     h = module.embed(batch)
     assert torch.equal(h, module.embed({**batch, "x": torch.zeros_like(batch["x"])}))  # the features are not read
     opt = torch.optim.Adam(module.parameters(), lr=1e-2)
     first = None
+    steps = iter(dm.train_dataloader())
     for _ in range(30):
-        loss, _ = module.task_loss(batch)
+        step = next(steps, None) or next(steps := iter(dm.train_dataloader()))
+        loss, _ = module.task_loss(step)
         opt.zero_grad()
         loss.backward()
         assert module.model.embedding.weight.grad.abs().sum() > 0
@@ -143,12 +148,13 @@ def test_a_learnable_node_embedding_replaces_the_features_and_learns(tiny_graph,
         first = float(loss) if first is None else first
     assert float(loss) < 0.8 * first
     # the model file records the embedding and rebuilds the same network
-    save_model(tmp_path / "model.pt", module, run="gcn")
+    save_model(tmp_path / "model.pt", module, run=encoder)
     net, ck = load_model(tmp_path / "model.pt")
     assert ck["arch"]["embedding_dim"] == 8 and ck["arch"]["num_nodes"] == 60
+    assert ck["arch"]["sage_normalize"] == (encoder == "sage")
     module.eval()
     with torch.no_grad():
-        assert torch.allclose(net.encode(batch["x"], batch["edge_index"]), module.embed(batch))
+        assert torch.allclose(net.encode(batch["x"], batch["edge_index"], batch["edge_weight"]), module.embed(batch))
 
 
 def test_a_learnable_embedding_needs_the_graph_it_was_built_for(tiny_graph):
