@@ -1,4 +1,6 @@
 """The link predictor (features or a learnable node embedding), its metrics, FastRP and DeepWalk on small inputs."""
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -135,18 +137,23 @@ def test_a_learnable_node_embedding_replaces_the_features_and_learns(tiny_graph,
     assert module.model.embedding.weight.shape == (60, 8) and module.model.encoder.convs[0].in_channels == 8
     h = module.embed(batch)
     assert torch.equal(h, module.embed({**batch, "x": torch.zeros_like(batch["x"])}))  # the features are not read
+
+    def full_loss():  # all training edges against the same sampled negatives (PyG samples with `random`)
+        random.seed(1)
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return float(module.task_loss(batch)[0])
+
+    before = full_loss()
     opt = torch.optim.Adam(module.parameters(), lr=1e-2)
-    first = None
-    steps = iter(dm.train_dataloader())
-    for _ in range(30):
-        step = next(steps, None) or next(steps := iter(dm.train_dataloader()))
-        loss, _ = module.task_loss(step)
-        opt.zero_grad()
-        loss.backward()
-        assert module.model.embedding.weight.grad.abs().sum() > 0
-        opt.step()
-        first = float(loss) if first is None else first
-    assert float(loss) < 0.8 * first
+    for _ in range(5):
+        for step in dm.train_dataloader():  # 10 steps of 64 training edges each
+            loss, _ = module.task_loss(step)
+            opt.zero_grad()
+            loss.backward()
+            assert module.model.embedding.weight.grad.abs().sum() > 0
+            opt.step()
+    assert full_loss() < 0.7 * before
     # the model file records the embedding and rebuilds the same network
     save_model(tmp_path / "model.pt", module, run=encoder)
     net, ck = load_model(tmp_path / "model.pt")
