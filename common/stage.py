@@ -188,12 +188,15 @@ def locate_root_key(root: str | Path, key: str) -> str:
 
 
 def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise ParamsError(f"{path}: file not found (run from the repository root)")
+    """``common.io.read_yaml``, its errors as :class:`ParamsError` (a stage exits 2 with the message)."""
+    from common.io import read_yaml
+
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: invalid YAML: {e}") from None
+        return read_yaml(path)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found (run from the repository root)") from None
+    except ValueError as e:
+        raise ParamsError(str(e)) from None
 
 
 def section_of(doc: Any, file: Path, profile: str, section: str) -> tuple[dict, list]:

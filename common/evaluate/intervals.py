@@ -63,6 +63,15 @@ def is_estimate(value) -> bool:
     return isinstance(value, Estimate) or (isinstance(value, dict) and {"value", "lo", "hi"} <= set(value))
 
 
+def as_interval(x) -> tuple[float, float | None, float | None]:
+    """(value, lo, hi) of an :class:`Estimate`, its dict, or a plain number (lo = hi = None: no interval)."""
+    if isinstance(x, Estimate):
+        return x.value, x.lo, x.hi
+    if isinstance(x, dict):
+        return x["value"], x["lo"], x["hi"]
+    return float(x), None, None
+
+
 def resample(sizes: int | Sequence[int], n_resamples: int = RESAMPLES, seed: int = 0) -> list[np.ndarray]:
     """One (n_resamples, size) index array per item set, drawn with replacement; the same arrays must be
     used for every variant and seed that a comparison pairs."""

@@ -60,14 +60,12 @@ def scaled(value, k: float):
 
 def split_estimate(value) -> tuple[float | None, float, float]:
     """(value, lower error, upper error) of a number or Estimate (errors 0 without an interval): for error bars."""
-    from common.evaluate.intervals import is_estimate
+    from common.evaluate.intervals import as_interval
 
     if value is None:
         return None, 0.0, 0.0
-    if is_estimate(value):
-        d = value if isinstance(value, dict) else value.as_dict()
-        return d["value"], d["value"] - d["lo"], d["hi"] - d["value"]
-    return float(value), 0.0, 0.0
+    v, lo, hi = as_interval(value)
+    return (v, 0.0, 0.0) if lo is None else (v, v - lo, hi - v)
 
 
 def fmt_interval(value, lo, hi, spec: str = ".4g") -> str:

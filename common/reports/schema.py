@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.evaluate.intervals import as_interval
 from common.io import read_yaml
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
@@ -83,17 +84,6 @@ class Check:
         return HOLDS if all(ends) else (FAILS if not any(ends) else INCONCLUSIVE)
 
 
-def _value(x):
-    """(point value, lo, hi) of a derived number: an Estimate (or its dict) or a plain number (lo = hi = None)."""
-    from common.evaluate.intervals import Estimate
-
-    if isinstance(x, Estimate):
-        return x.value, x.lo, x.hi
-    if isinstance(x, dict):
-        return x["value"], x["lo"], x["hi"]
-    return float(x), None, None
-
-
 @dataclass
 class Claim:
     id: str
@@ -119,7 +109,7 @@ class Claim:
         if derived.get(self.metric) is None:
             at = f" at profile `{profile}`" if profile else ""
             return {**out, "verdict": NOT_TESTABLE, "reason": f"`{self.metric}` was not measured{at}"}
-        value, lo, hi = _value(derived[self.metric])
+        value, lo, hi = as_interval(derived[self.metric])
         chk = Check(self.metric, self.op, self.threshold)
         out.update(ours=value, lo=lo, hi=hi, point=HOLDS if chk.point(value) else FAILS)
         for pre, why in self.preconditions:
@@ -127,7 +117,7 @@ class Claim:
             if x is None:
                 state = "not measured"
             else:
-                v, plo, phi = _value(x)
+                v, plo, phi = as_interval(x)
                 state = pre.interval(plo, phi) if plo is not None else (HOLDS if pre.point(v) else FAILS)
                 shown = f"{v:.4g}" if plo is None else f"{v:.4g} [{plo:.4g}, {phi:.4g}]"
                 state = {HOLDS: HOLDS, FAILS: f"false ({pre.metric} = {shown})",

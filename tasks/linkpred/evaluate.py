@@ -90,6 +90,23 @@ def overall_on(pos, neg, ip, ineg, hits_k: int) -> dict:
     return out
 
 
+def overall_draws(scores, ip, ineg, hits_k: int) -> dict:
+    """{metric: (its value per seed (S,), its values on the resamples (B, S))} of Hits@K / MRR / AUC for one
+    variant's seeds, ``scores``: [(positive scores, negative scores)] per seed."""
+    import numpy as np
+
+    pts = [overall_on(pos, neg, np.arange(len(pos))[None], np.arange(len(neg))[None], hits_k) for pos, neg in scores]
+    bts = [overall_on(pos, neg, ip, ineg, hits_k) for pos, neg in scores]
+    return {m: (np.array([p[m][0] for p in pts]), np.stack([b[m] for b in bts], 1)) for m in pts[0]}
+
+
+def paired_gap(a: tuple, b: tuple) -> tuple:
+    """(per-seed values, draws) of a − b for two (per-seed values, draws) pairs on the same resamples (seed i of a
+    against seed i of b, over the seeds both have)."""
+    s = min(len(a[0]), len(b[0]))
+    return a[0][:s] - b[0][:s], a[1][:, :s] - b[1][:, :s]
+
+
 def macro_f1_on(true, pred, idx):
     """Macro-F1 of the resampled test nodes ``idx`` (B, n) → (B,), over the classes present in the resample
     (sklearn's macro average; a class with no true or predicted node counts F1 0 only when present)."""
@@ -162,12 +179,12 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
 
     undefined = []
 
-    def est(per_seed, boot, items, what="", **kw):
+    def est(per_seed, boot, items, what: str, **kw):
         """An Estimate's dict, or None (and the reason noted) when a seed's value is undefined — e.g. a model
         whose per-node performance is constant has no correlation with anything."""
         vals = [np.nan if v is None else v for v in per_seed]
         if not np.all(np.isfinite(vals)):
-            undefined.append(what or items)
+            undefined.append(what)
             return None
         return estimate(vals, boot, n_items=items, level=level, **kw).as_dict()
 
@@ -199,9 +216,9 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
         doc["cold_start"][name] = {"nodes": len(nodes), "picked": m_poor, "precision_random": params.poor_fraction,
                                    **{f"precision_{s}": float(np.mean([p[s] for p in prec])) for s in pick}}
         if trained:  # the claims are about the GNNs; the reference row is shown beside them
-            derived[f"tc_corr_gap_{name}"] = est(gap_pt, np.stack(gap_bt, 1), n_nodes)
-            derived[f"train_tc_corr_gap_{name}"] = est(tgap_pt, np.stack(tgap_bt, 1), n_nodes)
-            derived[f"cold_start_gap_{name}"] = est(cs_pt, np.stack(cs_bt, 1), n_nodes)
+            for metric, pt, bt in ((f"tc_corr_gap_{name}", gap_pt, gap_bt), (f"train_tc_corr_gap_{name}", tgap_pt, tgap_bt),
+                                   (f"cold_start_gap_{name}", cs_pt, cs_bt)):
+                derived[metric] = est(pt, np.stack(bt, 1), n_nodes, what=metric)
         doc["bins"][name] = {s: bins(sig[s], seeds[0]["per"]["ndcg"]) for s in ("tc_train", "degree")}
         doc["scatter_" + name] = {"tc_test": np.nan_to_num(sig["tc_test"], nan=-1).tolist(),
                                   "ndcg": np.nan_to_num(seeds[0]["per"]["ndcg"], nan=-1).tolist()}
@@ -212,25 +229,19 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
     n_edges = f"{len(first['pos']):,} test edges × {len(first['neg']):,} negatives"
     overall = {}
     for name, seeds in {**runs, **refs}.items():
-        pts = [overall_on(r["scores"]["pos"], r["scores"]["neg"], np.arange(len(r["scores"]["pos"]))[None],
-                          np.arange(len(r["scores"]["neg"]))[None], params.hits_k) for r in seeds]
-        bts = [overall_on(r["scores"]["pos"], r["scores"]["neg"], ip, ineg, params.hits_k) for r in seeds]
-        overall[name] = (pts, bts)
+        overall[name] = overall_draws([(r["scores"]["pos"], r["scores"]["neg"]) for r in seeds], ip, ineg, params.hits_k)
         ndcg_pt = [float(np.mean(r["per"]["ndcg"][qnodes])) for r in seeds]
         ndcg_bt = np.stack([r["per"]["ndcg"][qnodes][query_draw].mean(1) for r in seeds], 1)
         trained = name in runs
         doc["variants"][name] = {
-            **{m: est([p[m][0] for p in pts], np.stack([b[m] for b in bts], 1), n_edges, trained=trained)
-               for m in (hk, "mrr", "auc")},
-            "node_ndcg": est(ndcg_pt, ndcg_bt, n_query, trained=trained), "seeds": len(seeds) if trained else 0,
+            **{m: est(*overall[name][m], n_edges, what=f"{name} {m}", trained=trained) for m in (hk, "mrr", "auc")},
+            "node_ndcg": est(ndcg_pt, ndcg_bt, n_query, what=f"{name} node NDCG", trained=trained), "seeds": len(seeds) if trained else 0,
             "seconds": float(np.mean([rec["fit"]["train_seconds"] for rec in summary["runs"][name]])) if trained else None,
             "best_epoch": [rec["fit"].get("best_epoch") for rec in summary["runs"][name]] if trained else None}
         derived[f"{name}_node_ndcg"] = doc["variants"][name]["node_ndcg"]
     if "gcn" in overall and "gcn_reweight" in overall:
-        (g_pt, g_bt), (w_pt, w_bt) = overall["gcn"], overall["gcn_reweight"]
-        s = min(len(g_pt), len(w_pt))
-        derived["reweight_gain_hits"] = est([w_pt[i][hk][0] - g_pt[i][hk][0] for i in range(s)],
-                                            np.stack([w_bt[i][hk] - g_bt[i][hk] for i in range(s)], 1), n_edges)
+        derived["reweight_gain_hits"] = est(*paired_gap(overall["gcn_reweight"][hk], overall["gcn"][hk]), n_edges,
+                                            what="reweight_gain_hits")
 
     # topological distribution shift: deterministic TC, bootstrap over the nodes with both
     doc["shift"] = {}
@@ -240,7 +251,8 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
         (draw,) = resample(len(d), B, seed=params.seed + 3)
         doc["shift"][split] = {"train_tc": float(np.mean(tt[f"tc_train_k{K}"][both])),
                                "test_tc": float(np.mean(tt[f"tc_test_k{K}"][both])), "nodes": int(both.sum()),
-                               "gap": est([d.mean()], d[draw].mean(1), f"{int(both.sum()):,} nodes", trained=False)}
+                               "gap": est([d.mean()], d[draw].mean(1), f"{int(both.sum()):,} nodes", what=f"{split} shift",
+                                          trained=False)}
     if "time" in doc["shift"]:
         derived["time_shift_tc"] = doc["shift"]["time"]["gap"]
 
@@ -263,7 +275,7 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
                 boot.append(pearson_rows(tc[draw], a[draw]))
             atc_s = timing[f"atc_k{kk}_d{dim}_s"]
             row["dims"][str(dim)] = {
-                "pearson_train": est(per_tr, np.stack(boot, 1), f"{len(idx):,} nodes",
+                "pearson_train": est(per_tr, np.stack(boot, 1), f"{len(idx):,} nodes", what=f"r(TC, ATC) k{kk} d{dim}",
                                      noise=f"{len(seeds_r)} random projections"),
                 "pearson_test": float(np.mean([r for r in per_te if r is not None])) if any(
                     r is not None for r in per_te) else None,
@@ -289,33 +301,27 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
     lp_draws, f1_draws = {}, {}
     for name, r in emb["results"].items():
         key, seeds = r["key"], range(len(r["runs"]))
-        pts = [overall_on(arr[f"{key}_s{s}_pos"], arr[f"{key}_s{s}_neg"], np.arange(len(arr[f"{key}_s{s}_pos"]))[None],
-                          np.arange(len(arr[f"{key}_s{s}_neg"]))[None], params.hits_k) for s in seeds]
-        bts = [overall_on(arr[f"{key}_s{s}_pos"], arr[f"{key}_s{s}_neg"], e_ip, e_in, params.hits_k) for s in seeds]
-        lp_draws[name] = (pts, bts)
-        res = {m: est([p[m][0] for p in pts], np.stack([b[m] for b in bts], 1), e_edges) for m in (hk, "mrr", "auc")}
+        lp_draws[name] = overall_draws([(arr[f"{key}_s{s}_pos"], arr[f"{key}_s{s}_neg"]) for s in seeds], e_ip, e_in,
+                                       params.hits_k)
+        res = {m: est(*lp_draws[name][m], e_edges, what=f"{name} {m}") for m in (hk, "mrr", "auc")}
         res["seconds"] = float(np.mean([x["seconds"] for x in r["runs"]]))
         res["seeds"] = len(r["runs"])
         if n_nc:
-            f1_pt = [x["nc_macro_f1"] for x in r["runs"]]
-            f1_bt = [macro_f1_on(arr["nc_true"], arr[f"{key}_s{s}_nc_pred"], nc_draw) for s in seeds]
-            f1_draws[name] = (f1_pt, f1_bt)
-            res["nc_macro_f1"] = est(f1_pt, np.stack(f1_bt, 1), f"{n_nc:,} test nodes")
+            f1_draws[name] = (np.array([x["nc_macro_f1"] for x in r["runs"]]),
+                              np.stack([macro_f1_on(arr["nc_true"], arr[f"{key}_s{s}_nc_pred"], nc_draw) for s in seeds], 1))
+            res["nc_macro_f1"] = est(*f1_draws[name], f"{n_nc:,} test nodes", what=f"{name} macro-F1")
         doc["embed"]["results"][name] = res
     fr, dw = emb["results"]["fastrp"]["runs"], emb["results"]["deepwalk"]["runs"]
     ratios = [d["seconds"] / max(f["seconds"], 1e-9) for f, d in zip(fr, dw)]
     derived["fastrp_speedup"] = (seed_interval(ratios, what="seeds (wall-time ratios)", level=level).as_dict()
                                  if len(ratios) >= 2 else ratios[0])
-    (f_pt, f_bt), (d_pt, d_bt) = lp_draws["fastrp"], lp_draws["deepwalk"]
-    s = min(len(f_pt), len(d_pt))
-    derived["fastrp_auc_gap"] = est([f_pt[i]["auc"][0] - d_pt[i]["auc"][0] for i in range(s)],
-                                    np.stack([f_bt[i]["auc"] - d_bt[i]["auc"] for i in range(s)], 1), e_edges)
+    derived["fastrp_auc_gap"] = est(*paired_gap(lp_draws["fastrp"]["auc"], lp_draws["deepwalk"]["auc"]), e_edges,
+                                    what="fastrp_auc_gap")
     derived["fastrp_auc"] = doc["embed"]["results"]["fastrp"]["auc"]
     derived["deepwalk_auc"] = doc["embed"]["results"]["deepwalk"]["auc"]
     if n_nc:
-        (f_pt, f_bt), (d_pt, d_bt) = f1_draws["fastrp"], f1_draws["deepwalk"]
-        derived["fastrp_f1_gap"] = est([f_pt[i] - d_pt[i] for i in range(s)],
-                                       np.stack([f_bt[i] - d_bt[i] for i in range(s)], 1), f"{n_nc:,} test nodes")
+        derived["fastrp_f1_gap"] = est(*paired_gap(f1_draws["fastrp"], f1_draws["deepwalk"]), f"{n_nc:,} test nodes",
+                                       what="fastrp_f1_gap")
         derived["deepwalk_f1"] = doc["embed"]["results"]["deepwalk"]["nc_macro_f1"]
     doc["derived"] = {k2: v for k2, v in derived.items() if v is not None}
     doc["undefined"] = undefined
