@@ -94,6 +94,27 @@ def _worker(fn: Callable, args: tuple, kwargs: dict, imports: tuple[str, ...], q
             q.put(("error", RuntimeError(f"{type(e).__name__}: {e}"), tb))
 
 
+def _start_without_main(p, fn: Callable) -> None:
+    """Start the spawned worker without re-running the caller's ``__main__`` module in it.
+
+    ``spawn`` imports the parent's main module in the child (so that functions defined there unpickle); for a
+    stage run as ``python -m tasks.<t>.evaluate`` that is torch, Lightning and the task's models, about a second
+    per measurement and memory that is not the call's. ``fn`` is importable by name, so the child needs none of
+    it: the main module is hidden while the process starts (multiprocessing reads it only then)."""
+    import sys
+    import types
+
+    if getattr(fn, "__module__", "__main__") == "__main__":
+        p.start()
+        return
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __spec__, no __file__: nothing to re-run
+    try:
+        p.start()
+    finally:
+        sys.modules["__main__"] = main
+
+
 def run_measured(fn: Callable, *args: Any, imports: Iterable[str] = (), **kwargs: Any) -> Measured:
     """``fn(*args, **kwargs)`` in a fresh spawned process: its result and peak memory (see the module doc).
     ``imports``: modules imported before the baseline is read (their memory is not the call's)."""
@@ -102,7 +123,7 @@ def run_measured(fn: Callable, *args: Any, imports: Iterable[str] = (), **kwargs
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(fn, args, kwargs, tuple(imports), q), daemon=True)
-    p.start()
+    _start_without_main(p, fn)
     try:
         msg = None
         while msg is None:

@@ -16,9 +16,13 @@ import platform
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported where it is used: the latency worker process imports this module too
+    import torch
+    from torch import nn
 
 
 def count_params(model: nn.Module) -> int:
@@ -26,6 +30,7 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_gflops(model: nn.Module, sample: torch.Tensor) -> float:
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     model = model.eval()
@@ -76,6 +81,7 @@ def onnx_latency(onnx_path: str | Path, input_shape: list[int], threads: tuple[i
 
 def hardware() -> dict:
     import onnxruntime as ort
+    import torch
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -94,6 +100,8 @@ def hardware() -> dict:
 def profile_variant(model: nn.Module, onnx_path: str | Path, input_shape: list[int], *, threads=(1, 2),
                     warmup: int = 10, runs: int = 50) -> dict:
     """One JSON-able record for a model variant."""
+    import torch
+
     sample = torch.zeros(input_shape)
     rec = {
         "params": count_params(model),

@@ -37,3 +37,21 @@ def test_an_error_is_raised_again_with_its_type_and_message():
 def test_a_process_that_dies_is_reported_not_waited_for():
     with pytest.raises(RuntimeError, match="exit code 3"):
         run_measured(die)
+
+
+def test_the_worker_does_not_rerun_the_callers_main_module(tmp_path):
+    """A stage run as ``python -m tasks.<t>.evaluate`` must not be imported again in every measuring process
+    (torch and the task's models: about a second per measurement, and memory that is not the call's)."""
+    import subprocess
+    import sys
+
+    mark = tmp_path / "imported"
+    script = tmp_path / "main.py"
+    script.write_text(f"import pathlib\npathlib.Path({str(mark)!r}).open('a').write('x')\n"
+                      "if __name__ == '__main__':\n"
+                      "    import os\n"
+                      "    from common.evaluate.measure import run_measured\n"
+                      "    assert run_measured(os.getpid).result != os.getpid()\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run([sys.executable, str(script)], check=True, env={**os.environ, "PYTHONPATH": root})
+    assert mark.read_text() == "x"  # the caller's module ran once: in the caller
