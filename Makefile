@@ -30,12 +30,16 @@ system:
 	$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
 peers fonts: system
 
-$(STAMP): pyproject.toml
+# The exact versions the committed reports were produced with (pyproject.toml gives ranges, for users' own
+# environments). torch/torchvision go first: pip takes the local CUDA build (see README, "Install").
+PINS := torch==2.14.1 torchvision==0.29.1
+EXTRAS := all,dev
+
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch/torchvision first: pip takes the local CUDA build (see README, "Install")
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q $(PINS)
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]' $(PINS)
 	touch $(STAMP)
 
 venv: $(STAMP)

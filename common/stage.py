@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 PROFILES = ("tiny", "smoke", "full")
 CONTEXT_KEYS = ("profile", "seed")
 # the root params.yaml's keys: the stages' context, and where the report stages write (common.reports.report_dir)
-ROOT_KEYS = (*CONTEXT_KEYS, "reports")
+ROOT_KEYS = (*CONTEXT_KEYS, "reports", "headline")
 
 __all__ = ["StageParams", "Field", "ParamsError", "StageId", "load_params", "main", "params_help", "locate",
            "suggest", "PROFILES"]
@@ -177,7 +177,14 @@ def project_context(root: str | Path = ".") -> dict:
     if not isinstance(reports, str) or not reports.strip():
         raise ParamsError(f"{path}:{locate(_compose(path), ['reports'])}: `reports`: must be a folder path, "
                           f"got {reports!r}")
-    return {"profile": profile, "seed": seed, "reports": reports}
+    headline = doc.get("headline") or {}
+    ok = isinstance(headline, dict) and all(
+        isinstance(cols, dict) and all(isinstance(k, str) and isinstance(v, str) and "/" in v for k, v in cols.items())
+        for cols in headline.values())
+    if not ok:
+        raise ParamsError(f"{path}:{locate(_compose(path), ['headline'])}: `headline`: expected "
+                          "{task: {column: variants/<variant>/<metric> | derived/<name>}}")
+    return {"profile": profile, "seed": seed, "reports": reports, "headline": headline}
 
 
 def locate_root_key(root: str | Path, key: str) -> str:

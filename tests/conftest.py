@@ -18,6 +18,23 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 
 
+def has(module: str) -> bool:
+    """Whether ``module`` can be imported here (a core-only install lacks the tasks' extras)."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+        return True
+    except ImportError:
+        return False
+
+
+def needs(*modules: str):
+    """Skip a test whose subject needs a task's extra (or a task) that this install lacks."""
+    missing = [m for m in modules if not has(m)]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}: pip install -e '.[all]'")
+
+
 def venv_env() -> dict:
     """Environment for subprocesses: this interpreter's bin first (dvc, python)."""
     env = dict(os.environ)
@@ -41,7 +58,11 @@ def copy_repo(dest: Path, profile: str = "tiny") -> Path:
         shutil.copy2(src, dest / f)
     # a profile other than the committed one writes its reports under data/ (common.reports.report_dir)
     reports = "reports" if profile == COMMITTED_PROFILE else f"data/reports/{profile}"
-    (dest / "params.yaml").write_text(f"profile: {profile}\nseed: 0\nreports: {reports}\n")
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "params.yaml").read_text())  # the root keys (headline, …) with this profile
+    doc.update(profile=profile, seed=0, reports=reports)
+    (dest / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
 

@@ -240,6 +240,109 @@ def prune_ignored_layers(model: DetectionModel) -> list[torch.nn.Module]:
     return ignored
 
 
+def import_checkpoint(path: str | Path, trusted: str | Path | None) -> tuple[DetectionModel, dict]:
+    """A user's ultralytics checkpoint (``best.pt`` / ``last.pt`` saved by ``YOLO.train``) as a clean model of
+    ours: rebuilt from the shipped YAML it names, with its weights and class names. Returns (model, facts).
+
+    An ultralytics ``.pt`` is a pickle of Python objects: unpickling it runs code the file carries. It is
+    opened only when ``trusted`` names the same file (the user's explicit opt-in); our own model files never
+    need this (they are read with ``weights_only``)."""
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    if trusted is None or Path(trusted).resolve() != path.resolve():
+        raise ModelFileError(f"{path}: refused: an ultralytics checkpoint is a pickle, and unpickling it runs code "
+                             f"from the file; if you trust this file, name it again in `trust_checkpoint`")
+    from ultralytics.nn.tasks import load_checkpoint
+
+    theirs, ckpt = load_checkpoint(str(path), device="cpu", fuse=False)
+    arch = (getattr(theirs, "yaml", None) or {}).get("yaml_file")
+    try:
+        stock = known_yaml(Path(str(arch)).name)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: refused: built from {arch!r}, not from a model YAML ultralytics ships ({e}); "
+                             f"only those architectures can be rebuilt and pruned here") from None
+    diff = sorted(k for k in ("backbone", "head") if stock.get(k) != theirs.yaml.get(k))
+    if diff:
+        raise ModelFileError(f"{path}: refused: its {' and '.join(diff)} differ from ultralytics' {stock['yaml_file']}")
+    kpt = theirs.yaml.get("kpt_shape") if isinstance(theirs, PoseModel) else None
+    model = build_known(stock["yaml_file"], int(theirs.yaml["nc"]), tuple(kpt) if kpt else None)
+    missing, unexpected = model.load_state_dict(theirs.float().state_dict(), strict=False)
+    if missing or unexpected:
+        raise ModelFileError(f"{path}: its weights do not fit {stock['yaml_file']} "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    names = getattr(theirs, "names", None) or {}
+    model.names = {int(k): str(v) for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
+    model.args = train_cfg()
+    facts = {"checkpoint": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+             "arch": stock["yaml_file"], "nc": int(theirs.yaml["nc"]), "names": [model.names[i] for i in
+                                                                                 sorted(model.names)],
+             "ultralytics_version": ckpt.get("version") if isinstance(ckpt, dict) else None,
+             "train_imgsz": (ckpt.get("train_args") or {}).get("imgsz") if isinstance(ckpt, dict) else None,
+             "epochs_trained": (ckpt.get("epoch") if isinstance(ckpt, dict) else None)}
+    return model, facts
+
+
+def letterbox_images(images_bgr: list, imgsz: int, stride: int = 32) -> torch.Tensor:
+    """Images (HWC uint8 BGR, as cv2 / ultralytics read them) letterboxed to ``imgsz`` square exactly as
+    ultralytics' predictor does (``LetterBox(auto=False)``): float (N, 3, imgsz, imgsz) RGB in [0, 1]."""
+    import numpy as np
+    from ultralytics.data.augment import LetterBox
+
+    box = LetterBox((imgsz, imgsz), auto=False, stride=stride)
+    batch = np.stack([box(image=im) for im in images_bgr])[..., ::-1].transpose(0, 3, 1, 2)  # BGR → RGB, NCHW
+    return torch.from_numpy(np.ascontiguousarray(batch)).float() / 255
+
+
+def boxes_to_image(boxes: torch.Tensor, imgsz: int, image_shape: tuple[int, int]) -> torch.Tensor:
+    """xyxy boxes on the letterboxed ``imgsz`` input → pixels of the original image (height, width), clipped."""
+    from ultralytics.utils import ops
+
+    return ops.scale_boxes((imgsz, imgsz), boxes.clone(), image_shape)
+
+
+def export_metadata(model: DetectionModel, imgsz: int, **extra) -> dict:
+    """The metadata ultralytics' exporter writes into a model file (``ultralytics.engine.exporter``), so
+    ``YOLO("model.onnx")`` and ``yolo predict/val model=…`` load our exports with their class names, stride, image
+    size and task. ``extra`` adds our own keys (e.g. the variant and its precision)."""
+    from datetime import datetime
+
+    kpt = model.yaml.get("kpt_shape") if isinstance(model, PoseModel) else None
+    names = getattr(model, "names", None) or {i: f"class{i}" for i in range(int(model.yaml["nc"]))}
+    meta = {
+        "description": f"edgerepro export of ultralytics {model.yaml.get('yaml_file')}",
+        "author": "edgerepro",
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "version": ultralytics.__version__,
+        "license": "AGPL-3.0 License (https://ultralytics.com/license): the architecture is ultralytics'",
+        "docs": "https://docs.ultralytics.com",
+        "stride": int(max(model.stride)),
+        "task": "pose" if kpt else "detect",
+        "head": type(model.model[-1]).__name__,
+        "batch": 1,
+        "imgsz": [int(imgsz), int(imgsz)],
+        "names": {int(k): str(v) for k, v in names.items()},
+        "args": {"batch": 1, "half": False, "int8": False, "dynamic": False, "nms": False},
+        "channels": int(model.yaml.get("channels", 3)),
+        "end2end": False,
+    }
+    if kpt:
+        meta["kpt_shape"] = [int(v) for v in kpt]
+    meta.update(extra)
+    return meta
+
+
+def check_classes(model: DetectionModel, nc: int, model_path: str | Path, data: str | Path) -> None:
+    """Stop when a model file's class count is not the data's (training would run, silently wrong)."""
+    have = int(model.yaml["nc"])
+    if have != nc:
+        raise ModelFileError(f"{model_path}: the model has {have} classes but {data} has {nc}; a detector's head is "
+                             f"sized by its classes — use a model trained on this data, or prepare data with "
+                             f"{have} classes")
+
+
 def save_model(path: str | Path, model: DetectionModel, **meta) -> None:
     """The architecture's *name* (a YAML the ultralytics package ships), classes, keypoint shape, block rewrites,
     shape plan and state dict: plain data only (``common.modelfile``). A pruned model round-trips: its widths
@@ -249,6 +352,9 @@ def save_model(path: str | Path, model: DetectionModel, **meta) -> None:
     arch = model.yaml.get("yaml_file")
     known_yaml(arch)  # only what load_model can rebuild is saved
     kpt = model.yaml.get("kpt_shape") if isinstance(model, PoseModel) else None
+    names = getattr(model, "names", None)
+    if isinstance(names, dict) and sorted(names) == list(range(int(model.yaml["nc"]))):
+        meta = {"names": [str(names[i]) for i in sorted(names)], **meta}
     save_model_file(path, FORMAT, "pose" if kpt else "detect", arch=arch, nc=int(model.yaml["nc"]),
                     kpt_shape=[int(v) for v in kpt] if kpt else None,
                     c2f_split=any(isinstance(m, C2fSplit) for m in model.modules()), shape_plan=shape_plan(model),
@@ -293,6 +399,9 @@ def load_model(path: str | Path) -> DetectionModel:
     else:
         model.load_state_dict(ck["state_dict"])
     model.args = train_cfg()
+    names = (ck.get("meta") or {}).get("names")
+    if names and len(names) == nc:
+        model.names = dict(enumerate(names))
     return model
 
 

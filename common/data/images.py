@@ -11,9 +11,11 @@ from common.data.errors import DataError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def list_images(folder: str | Path) -> list[Path]:
+def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """The images in ``folder`` (and its subfolders when ``recursive``), sorted by path."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

@@ -82,3 +82,29 @@ def export_onnx(
         "check_batch": int(check.shape[0]),
         "file_bytes": path.stat().st_size,
     }
+
+
+def set_onnx_metadata(path: str | Path, metadata: dict) -> None:
+    """Store ``metadata`` in the ONNX file's ``metadata_props`` (string values: ``str(v)``, the convention
+    ultralytics' exporter uses and its loaders parse back with ``ast.literal_eval``). Rewrites the file atomically;
+    an existing key is replaced."""
+    import onnx
+
+    from common.io import atomic_write_bytes
+
+    path = Path(path)
+    model = onnx.load(str(path), load_external_data=False)
+    keep = [p for p in model.metadata_props if p.key not in metadata]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for k, v in metadata.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = str(k), str(v)
+    atomic_write_bytes(path, model.SerializeToString())
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict of strings."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}

@@ -139,7 +139,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str, ylabel: str, title: str) -> bytes:
+def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str, ylabel: str, title: str,
+                          log_x: bool = False) -> bytes:
+    """``log_x``: a logarithmic x axis, for times spanning orders of magnitude (a linear one squashes the fast
+    variants onto x ≈ 0)."""
     plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
@@ -155,10 +158,12 @@ def accuracy_latency_plot(variants: dict[str, dict], x: str, y: str, xlabel: str
         ax.legend(fontsize=7, loc="best", ncol=2 if len(pts) > 6 else 1)
     if not pts:
         ax.text(0.5, 0.5, "no variant measured", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(xlabel)
+    if log_x and pts:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel + (" (log scale)" if log_x else ""))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if log_x else "major")
     return _png(fig)
 
 
@@ -250,6 +255,38 @@ def read_epoch_metrics(csv_path: str | Path) -> dict[str, tuple[list[float], lis
     return {k: ([e + 1 for e in sorted(d)], [sum(d[e]) / len(d[e]) for e in sorted(d)]) for k, d in per.items() if d}
 
 
+def write_curves(out_dir: str | Path, task: str, runs: dict[str, str | Path], last: str | None = None) -> list[str]:
+    """Training curves for DVC's plots: ``<out>/curves/<task>/<run>.csv`` (a folder the root ``dvc.yaml`` declares
+    as plots, x = epoch), one row per epoch with every metric the run logged (:func:`read_epoch_metrics`: step rows
+    averaged per epoch). ``runs``: {name: Lightning ``metrics.csv``}; a missing log is an error, not a gap.
+    ``last``: the column to put last — the one `dvc plots show` draws by default (e.g. the monitored validation
+    metric); the others are drawn with ``-y <column>``. The folder is replaced as a whole. Returns the written paths."""
+    import csv
+    import io
+
+    from common.io import atomic_dir
+
+    written = []
+    with atomic_dir(Path(out_dir) / "curves" / task) as tmp:
+        for name, path in runs.items():
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path}: training log of {task} run {name!r} not found (the training "
+                                        "stage writes logs/metrics.csv)")
+            curves = read_epoch_metrics(path)
+            epochs = sorted({e for xs, _ in curves.values() for e in xs})
+            cols = sorted(curves, key=lambda k: (k == last, k))
+            table = {k: dict(zip(*curves[k])) for k in cols}
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow(["epoch", *cols])
+            for e in epochs:
+                w.writerow([e, *(f"{table[k][e]:.6g}" if e in table[k] else "" for k in cols)])
+            safe = "".join(c if c.isalnum() or c in "-_+" else "_" for c in name)
+            (tmp / f"{safe}.csv").write_text(buf.getvalue())
+            written.append(str(Path(out_dir) / "curves" / task / f"{safe}.csv"))
+    return written
+
+
 def render_task_report(
     *,
     task: str,
@@ -268,7 +305,7 @@ def render_task_report(
     """Write ``<out_dir>/<task>.{md,json,png}``; return the JSON document.
 
     ``columns``: (metric key, label, format spec) of our per-variant table; the paper-vs-ours table uses
-    the metrics the paper reports (``paper.metrics``). ``plot``: {x, y, xlabel, ylabel}. ``row_order``: the
+    the metrics the paper reports (``paper.metrics``). ``plot``: {x, y, xlabel, ylabel, log_x?}. ``row_order``: the
     rows of the paper-vs-ours table (default: the paper's methods, then every variant).
     """
     out_dir = Path(out_dir)
@@ -278,7 +315,8 @@ def render_task_report(
            "hardware": hardware, "variants": _plain(variants), "derived": _plain(derived), "claims": claims}
 
     png = accuracy_latency_plot(variants, plot["x"], plot["y"], plot["xlabel"], plot["ylabel"],
-                                f"{task}: {plot['ylabel']} vs {plot['xlabel']} ({profile})")
+                                f"{task}: {plot['ylabel']} vs {plot['xlabel']} ({profile})",
+                                log_x=bool(plot.get("log_x")))
     atomic_write_bytes(out_dir / f"{task}.png", png)
 
     md = [f"# {task}: {paper.title}", ""]

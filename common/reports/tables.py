@@ -1,5 +1,6 @@
 """``python -m common.reports.tables``: ``reports/README.md``, one line per claim over all tasks, and the count of
-each verdict class per task.
+each verdict class per task; and ``reports/metrics/<task>.json``, each task's verdict counts and headline numbers
+(root ``params.yaml``: ``headline``) as the flat file DVC lists (`dvc metrics show`, `dvc exp show`).
 
 A task report rendered before verdict classes existed (claims without an interval) is shown with the class
 ``no interval yet`` and its point check beside it — never as ``holds`` / ``fails``: its task's issue reruns it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.io import atomic_write_text, read_json
+from common.io import atomic_write_json, atomic_write_text, project_params, read_json
 from common.reports.render import fmt, fmt_interval, md_table
 from common.reports.schema import FAILS, HOLDS, LEGACY_NOT_MEASURABLE, NO_INTERVAL, NOT_TESTABLE, VERDICTS
 
@@ -68,6 +69,44 @@ def render_index(reports_dir: str | Path = "reports") -> str:
     return "\n".join(md)
 
 
+SHORT = {"not testable here": "untestable", "precondition unmet": "unmet", NO_INTERVAL: "no_interval"}
+
+
+def headline_value(doc: dict, path: str, where: str):
+    """The number at ``variants/<v>/<metric>`` or ``derived/<name>`` of a task report (an interval's value)."""
+    node = doc
+    section, _, rest = path.partition("/")
+    keys = [section, *(rest.split("/", 1) if section == "variants" else [rest])]
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            raise KeyError(f"{where}: {path!r} is not in reports/{doc['task']}.json (no {key!r}; "
+                           f"expected variants/<variant>/<metric> or derived/<name>)")
+        node = node[key]
+    if isinstance(node, dict) and "value" in node:
+        node = node["value"]
+    return None if node is None else round(float(node), 6)
+
+
+def task_metrics(doc: dict, headline: dict[str, str], where: str) -> dict:
+    """A task's flat metrics for DVC: the count of each verdict class, then its headline numbers."""
+    counts = dict.fromkeys((SHORT.get(k, k) for k in CLASSES), 0)
+    for c in doc.get("claims", []):
+        counts[SHORT.get(claim_class(c, doc["profile"])[0], c["verdict"])] += 1
+    counts = {k: v for k, v in counts.items() if v or k in ("holds", "fails", "inconclusive")}
+    return {**counts, **{name: headline_value(doc, path, f"{where}.{name}") for name, path in headline.items()}}
+
+
+def write_metrics(reports_dir: Path, headline: dict[str, dict[str, str]]) -> list[Path]:
+    """``<reports>/metrics/<task>.json`` for every task report: what `dvc metrics show` lists."""
+    written = []
+    for p in sorted(reports_dir.glob("*.json")):
+        doc = read_json(p)
+        task = doc["task"]
+        written.append(atomic_write_json(reports_dir / "metrics" / f"{task}.json",
+                                         task_metrics(doc, headline.get(task) or {}, f"params.yaml: headline.{task}")))
+    return written
+
+
 def main(argv=None) -> None:
     from common.reports import report_dir
 
@@ -76,6 +115,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     out = report_dir(args.reports)
     atomic_write_text(out / "README.md", render_index(out))
+    write_metrics(out, project_params().get("headline") or {})
 
 
 if __name__ == "__main__":

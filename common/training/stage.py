@@ -218,7 +218,7 @@ def _reformat_cli_error(msg: str, where: tuple[Path, list] | None, classes: tupl
 def fit_and_validate(cli_main, configs: list[str | Path], config: LightningConfig | dict | None, log_dir: str | Path,
                      scratch: str | Path | None = None, seed: int | None = None,
                      where: tuple[Path, list] | None = None, overrides: list[str] = (), classes: tuple = (),
-                     restore_best: bool = False) -> tuple:
+                     restore_best: bool = False, fit: bool = True) -> tuple:
     """``cli_main(args)`` builds the task's LightningCLI without running it. Returns (cli, metrics dict).
 
     ``configs``: LightningCLI config files, applied in order; ``config``: the profile's configuration layered on
@@ -227,7 +227,8 @@ def fit_and_validate(cli_main, configs: list[str | Path], config: LightningConfi
     LightningDataModule), for error messages. ``cli_main`` must build the CLI with ``exit_on_error=False``.
     ``restore_best``: after fitting, load the weights of the configuration's monitored ``ModelCheckpoint`` (its best
     validation score, e.g. the authors' "keep the best-validation model") before the final validation; the
-    returned metrics then say which epoch they come from."""
+    returned metrics then say which epoch they come from. ``fit=False``: validate the model as configured (e.g. a
+    user's own trained checkpoint that starts a chain) without training it."""
     import os
 
     from common import signals
@@ -271,7 +272,8 @@ def fit_and_validate(cli_main, configs: list[str | Path], config: LightningConfi
     if os.environ.get("EDGEREPRO_TEST_SIGTERM_AFTER_EPOCHS"):
         trainer.callbacks.append(_StopAfterEpochs(int(os.environ["EDGEREPRO_TEST_SIGTERM_AFTER_EPOCHS"])))
     t0 = time.perf_counter()
-    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
+    if fit:
+        trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     signals.check()  # Lightning stops its loop quietly on SIGTERM: never validate and publish a partial run
     train_s = time.perf_counter() - t0
     best = None
@@ -293,5 +295,5 @@ def fit_and_validate(cli_main, configs: list[str | Path], config: LightningConfi
                         "best_score": float(best.best_model_score)})
     metrics.update({"train_seconds": train_s, "epochs": int(trainer.current_epoch),
                     "optimizer_steps": int(trainer.global_step),
-                    "resumed_at_epoch": rng.resumed_at_epoch if scratch is not None else None})
+                    "resumed_at_epoch": rng.resumed_at_epoch if scratch is not None and fit else None})
     return cli, metrics

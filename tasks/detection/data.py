@@ -37,7 +37,9 @@ BORDER_TOLERANCE_PX = 2  # VisDrone boxes may overshoot the border by a pixel or
 def write_data_yaml(root: Path, names: tuple[str, ...] | list[str]) -> None:
     import yaml
 
-    doc = {"path": ".", "train": "images/train", "val": "images/val", "nc": len(names),
+    # no `path:` — ultralytics then resolves train/val against this file's folder, so `yolo val data=<this file>`
+    # works from any working directory (a relative `path: .` would be read against the working directory)
+    doc = {"train": "images/train", "val": "images/val", "nc": len(names),
            "names": {i: n for i, n in enumerate(names)}}
     atomic_write_text(root / "data.yaml", yaml.safe_dump(doc, sort_keys=False))
 
@@ -254,7 +256,15 @@ class DetectionDataModule(L.LightningDataModule):
 
     @property
     def nc(self) -> int:
-        return len(self.names)
+        """Number of classes, from the dataset's data.yaml (linked to the model's ``nc``)."""
+        return len(self.class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in id order, from the dataset's data.yaml (linked to the model's ``names``)."""
+        if not self.names:
+            self.names = read_names(self.data_dir)
+        return [self.names[i] for i in sorted(self.names)]
 
     def hyp(self):
         from common.adapters.ultralytics import train_cfg

@@ -1,7 +1,8 @@
 """Stage ``export``: every model variant → fused ONNX fp32 (opset ≥ 17, checked numerically against
 PyTorch on validation images) and, when ``int8`` is on, a static INT8 QDQ model calibrated on training
 images (``common.compress.quantize``). Writes ``data/detection/export/{<variant>.onnx,
-<variant>+int8.onnx, manifest.json}``.
+<variant>+int8.onnx, manifest.json}``. Each ONNX file carries ultralytics' metadata (class names, stride, image
+size, task), so ``YOLO("data/detection/export/pruned+cwd.onnx").predict(...)`` and ``yolo val model=…`` use it.
 """
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ class Params(StageParams):
 def run(params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
     import torch
 
-    from common.adapters.ultralytics import InferenceWrapper, head_decode_nodes, load_model, model_meta
+    from common.adapters.ultralytics import (InferenceWrapper, export_metadata, head_decode_nodes, load_model,
+                                             model_meta)
     from common.compress.quantize import quantize_static_int8
-    from common.export.onnx import export_onnx
+    from common.export.onnx import export_onnx, set_onnx_metadata
     from common.io import atomic_dir, atomic_write_json
     from tasks.detection.data import letterboxed_images
 
@@ -50,6 +52,8 @@ def run(params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
             facts = export_onnx(InferenceWrapper(model), torch.rand(1, 3, imgsz, imgsz), tmp / f"{name}.onnx",
                                 opset=params.opset, output_names=["predictions"], atol=params.atol,
                                 check_samples=check)
+            # ultralytics' metadata (names, stride, imgsz, task): YOLO("<variant>.onnx") and `yolo val` load it
+            set_onnx_metadata(tmp / f"{name}.onnx", export_metadata(model, imgsz, variant=name, precision="fp32"))
             facts["onnx"] = str(Path(out_dir) / f"{name}.onnx")
             manifest[name] = {"model": str(model_path), "precision": "fp32", "imgsz": imgsz, **facts}
             print(f"exported {name}: max |onnx - torch| = {facts['max_abs_diff']:.2e}")
@@ -61,6 +65,8 @@ def run(params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
                                          per_channel=params.per_channel, method=params.calibration,
                                          exclude_nodes=keep_fp32)
                 q["fp32_nodes"] = len(keep_fp32)
+                set_onnx_metadata(tmp / f"{qname}.onnx",
+                                  export_metadata(model, imgsz, variant=qname, precision="int8"))
                 manifest[qname] = {"model": str(model_path), "precision": "int8", "fp32": name, "imgsz": imgsz,
                                    "onnx": str(Path(out_dir) / f"{qname}.onnx"), "quantization": q}
                 print(f"quantized {qname}: {q}")

@@ -37,7 +37,8 @@ class DetectionModule(TaskModule):
 
     Args:
         model_cfg: ultralytics architecture YAML: yolov8n.yaml, yolov8s.yaml, yolov8m.yaml, … (random init).
-        nc: number of classes.
+        nc: number of classes (the pipeline and ``python -m tasks.detection`` link it to the data's).
+        names: class names in id order (linked to the data's; exported with the model).
         init_weights: an edgerepro model file to start from (e.g. data/detection/train_teacher/model.pt);
             overrides model_cfg.
         teacher_weights: an edgerepro model file of a frozen teacher; when set, the loss adds channel-wise
@@ -52,7 +53,8 @@ class DetectionModule(TaskModule):
         recipe: arguments of :class:`common.training.module.TaskModule` (optimizer, warm-up, …).
     """
 
-    def __init__(self, model_cfg: str = "yolov8n.yaml", nc: int = 10, init_weights: str | None = None,
+    def __init__(self, model_cfg: str = "yolov8n.yaml", nc: int | None = None, names: list[str] | None = None,
+                 init_weights: str | None = None,
                  teacher_weights: str | None = None, distill_taps: list[str] | None = None, cwd_tau: float = 1.0,
                  cwd_weight: float = 10.0, conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
                  **recipe: Any):
@@ -61,13 +63,30 @@ class DetectionModule(TaskModule):
         self.save_hyperparameters(ignore=["optimizer"])
         from common.adapters import ultralytics as yolo
 
+        if nc is None and not init_weights:
+            raise ValueError("nc (the number of classes) is needed to build a new model; the pipeline and "
+                             "`python -m tasks.detection` take it from the data")
+        if names is not None and nc is not None and len(names) != nc:
+            raise ValueError(f"{len(names)} class names for nc = {nc}")
         self.model = yolo.load_model(init_weights) if init_weights else yolo.build_model(model_cfg, nc)
+        if nc is None:  # a model file alone (no data to check it against): its own classes
+            nc = int(self.model.yaml["nc"])
+            names = names or [self.model.names[i] for i in range(nc)] if isinstance(self.model.names, dict) else names
+        elif init_weights:
+            yolo.check_classes(self.model, nc, init_weights, "the data")
+            had = getattr(self.model, "names", None)
+            if names and isinstance(had, dict) and [had.get(i) for i in range(nc)] != list(names):
+                raise ValueError(f"{init_weights}: the model's classes {[had.get(i) for i in range(nc)]} are not "
+                                 f"the data's {list(names)} (same count, other names or order)")
+        self.model.names = dict(enumerate(names)) if names else {i: f"class{i}" for i in range(nc)}
         yolo.freeze_dfl(self.model)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self._criterion = None
         self.val_map = new_map_metric(max_det)
         if teacher_weights:
-            self._attach_teacher(yolo.load_model(teacher_weights), distill_taps, cwd_tau, cwd_weight)
+            teacher = yolo.load_model(teacher_weights)
+            yolo.check_classes(teacher, nc, teacher_weights, "the data")
+            self._attach_teacher(teacher, distill_taps, cwd_tau, cwd_weight)
 
     def _attach_teacher(self, teacher, taps: list[str] | None, tau: float, weight: float) -> None:
         from common.distill.losses import CWDLoss

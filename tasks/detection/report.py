@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from common.io import atomic_write_bytes, project_params, read_json
-from common.reports.render import fmt, line_plot, md_table, read_epoch_metrics, render_task_report
+from common.reports.render import fmt, line_plot, md_table, read_epoch_metrics, render_task_report, write_curves
 from common.reports import report_dir
 from common.reports.schema import load_paper
 
@@ -190,7 +190,12 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
             v["speedup_t2"] = base["latency_ms_t2"] / v["latency_ms_t2"] if "latency_ms_t2" in v else None
     paper = load_paper("tasks/detection/paper.yaml")
     profile = project_params()["profile"]
+    imported = train.get("imported_checkpoint")
     notes = [
+        f"**The chain started from your checkpoint** `{imported['checkpoint']}` (sha256 {imported['sha256'][:12]}…, "
+        f"{imported['arch']}, {imported['nc']} classes, trained by ultralytics {imported['ultralytics_version']}): "
+        "it was converted and validated, not retrained; every compressed row descends from it."
+        if imported else None,
         f"Baseline: {train['model_cfg']} at {train['imgsz']} px trained {train['epochs']} epochs "
         f"({train['optimizer_steps']} optimizer steps, {train['train_seconds'] / 60:.1f} min) through the "
         "Lightning module; its Lightning validation (PyTorch, EMA weights) gave "
@@ -203,6 +208,7 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
         "FPS (ours) = 1000 / p50 latency at 1 thread on this CPU (the paper's FPS is on an edge GPU); "
         "peak memory = peak RSS added by the session, in a fresh process.",
     ]
+    notes = [n for n in notes if n]
     if base and "sparse" in variants and COMPRESSED in variants:
         sp_, cp = variants["sparse"], variants[COMPRESSED]
         notes.append(f"The pruned model's parent is the sparsity-trained model (mAP50 {sp_['map50']:.3f} vs baseline "
@@ -214,6 +220,10 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
                      "measurable at this stage.")
     extra = compression_sections(data, out_dir, structure, paper)
     extra += training_section(data / "train_teacher" / "logs" / "metrics.csv", out_dir)
+    # every training stage's curves as CSV (DVC plots: `dvc plots show`)
+    write_curves(out_dir, "detection", {s: data / s / "logs" / "metrics.csv"
+                                        for s in ("train_teacher", "sparse_train", "finetune", "distill")},
+                 last="val/map50")
     return render_task_report(task="detection", paper=paper, profile=profile, hardware=summary["hardware"],
                               variants=variants, derived=derive(variants, structure), columns=COLUMNS,
                               plot={"x": "latency_ms_t1", "y": "map50", "xlabel": "ONNX CPU latency, 1 thread (ms)",

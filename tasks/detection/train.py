@@ -21,6 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
+
 from common.stage import Field, StageId, StageParams, main
 from common.training.config import LightningConfig
 
@@ -42,12 +44,31 @@ class Params(StageParams):
                                                 "(see `python -m tasks.detection fit --help`)")
 
 
+class TeacherParams(Params):
+    checkpoint: str | None = Field(
+        None, description="start the chain from your own trained ultralytics checkpoint (best.pt) instead of "
+                          "training a baseline; keep it under data/detection/raw/ so DVC reruns when it changes")
+    trust_checkpoint: str | None = Field(
+        None, description="the same path again: an ultralytics .pt is a pickle and loading it runs code from the "
+                          "file, so it is opened only when you name it here")
+
+    @model_validator(mode="after")
+    def _trust(self):
+        if self.checkpoint and self.trust_checkpoint != self.checkpoint:
+            raise ValueError(f"checkpoint {self.checkpoint!r} is refused: an ultralytics checkpoint is a pickle and "
+                             f"loading it runs code from the file; if you trust it, set trust_checkpoint to the same "
+                             f"path")
+        if self.trust_checkpoint and not self.checkpoint:
+            raise ValueError("trust_checkpoint is set but checkpoint is not")
+        return self
+
+
 class SparseParams(Params):
     s0: float = Field(0.01, ge=0, description="initial sparsity rate λ of the BatchNorm L1 term")
     schedule: Literal["paper", "constant"] = Field("paper", description="paper: λ(e) = s0·(1 − 0.9·e/E)")
 
 
-PARAMS = {"train_teacher": Params, "sparse_train": SparseParams, "finetune": Params, "distill": Params}
+PARAMS = {"train_teacher": TeacherParams, "sparse_train": SparseParams, "finetune": Params, "distill": Params}
 
 
 def teacher_config(profile: str) -> str:
@@ -95,6 +116,15 @@ def train(stage: str, params: Params, out_dir: str | Path, label: str | None = N
     configs = [CONFIGS / c for c in spec["configs"]]
     sid = StageId("detection", label or stage)
     scratch = scratch_dir(sid, params, configs)
+    imported = None
+    if getattr(params, "checkpoint", None):  # the user's own model: converted, validated on the data, not trained
+        from common.adapters.ultralytics import import_checkpoint
+
+        model, imported = import_checkpoint(params.checkpoint, params.trust_checkpoint)
+        init = str(scratch / "imported.pt")
+        Path(init).parent.mkdir(parents=True, exist_ok=True)
+        save_model(init, model, stage="import", model_cfg=imported["arch"])
+        print(f"starting from {params.checkpoint} ({imported['arch']}, {imported['nc']} classes): validation only")
     inputs = {"data": {"data_dir": data_dir}, "model": {"init_args": {
         **({"init_weights": init} if init else {}), **({"teacher_weights": teacher} if teacher else {})}}}
     config = params.config.merged(inputs)
@@ -107,14 +137,16 @@ def train(stage: str, params: Params, out_dir: str | Path, label: str | None = N
         cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), configs, config, tmp / "logs",
                                         scratch=scratch, seed=params.seed, classes=CLASSES,
                                         where=(sid.params_file, [params.profile, stage]),
-                                        overrides=sparsity)
+                                        overrides=sparsity, fit=imported is None)
         model = cli.model.model
         model_cfg, imgsz = model.yaml["yaml_file"], int(cli.datamodule.imgsz)
-        save_model(tmp / "model.pt", model, stage=stage, model_cfg=model_cfg, imgsz=imgsz)
+        save_model(tmp / "model.pt", model, stage=stage, model_cfg=model_cfg, imgsz=imgsz,
+                   **({"imported_from": imported["checkpoint"], "sha256": imported["sha256"]} if imported else {}))
         if stage == "sparse_train":
             metrics["gamma"] = gamma_report(load_model(init), model, tmp)
         metrics.update({"stage": stage, "model_cfg": model_cfg, "imgsz": imgsz,
-                        "init_weights": init, "teacher_weights": teacher})
+                        "init_weights": None if imported else init, "teacher_weights": teacher,
+                        "imported_checkpoint": imported})
         atomic_write_json(tmp / "metrics.json", metrics)
     if clear:
         clear_scratch(sid)

@@ -1,6 +1,6 @@
 """Edge-detection data: a deterministic synthetic scene generator whose region boundaries give the ground
 truth (several jittered "annotators" per image, so labels are soft), and loaders for BSDS500, NYUDv2 and
-BIPED for the ``full`` profile.
+BIPED for the ``full`` profile and for a user's own folders (images + same-named edge maps, ``load_folder``).
 
 Every prepared dataset — synthetic or real — is written in **BSDS500's layout**
 (``images/<split>/<id>.png`` + ``groundTruth/<split>/<id>.mat``, a MATLAB cell array of structs with
@@ -298,13 +298,21 @@ def load_bsds(root: str | Path, split: str) -> list[EdgeItem]:
     return items
 
 
+EDGE_THRESHOLD = 127  # BIPED's rule: an 8-bit map (max > 1) marks an edge where the value is > 127; a 0/1 map where > 0
+
+
+def binarise(m: np.ndarray) -> np.ndarray:
+    """(H, W) 8-bit greyscale edge map → (1, H, W) uint8 0/1 (:data:`EDGE_THRESHOLD`)."""
+    return (m > EDGE_THRESHOLD).astype(np.uint8)[None] if m.max() > 1 else (m > 0).astype(np.uint8)[None]
+
+
 def _binary_png(path: Path) -> np.ndarray:
     import cv2
 
     m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if m is None:
         raise DataError(path, "cannot read edge map", expected="a greyscale image (edges > 0)")
-    return (m > 127).astype(np.uint8)[None] if m.max() > 1 else (m > 0).astype(np.uint8)[None]
+    return binarise(m)
 
 
 def load_nyud(root: str | Path, split: str) -> list[EdgeItem]:
@@ -346,6 +354,100 @@ def load_biped(root: str | Path, split: str) -> list[EdgeItem]:
         _check_size(p, gt_path, gt)
         items.append(EdgeItem(re.sub(r"[^\w.-]", "_", str(p.relative_to(img_root).with_suffix(""))), p, gt))
     return items
+
+
+def read_edge_map(path: str | Path) -> np.ndarray:
+    """A user's edge map as (H, W) uint8 0..255 — 0/1 for a 1-bit map, or a 16-/32-bit one whose values are all 0
+    or 1 (binary, as :func:`binarise` reads 0/1 maps): single-channel (1-bit, 8-bit or 16-bit greyscale) or
+    convertible to it — a palette or RGB(A) image whose colour channels are equal everywhere (a grey map saved in colour), with
+    no transparency. A colour map, a transparent one or an unreadable file is a :class:`DataError`."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    expected = "a single-channel edge map (or RGB with equal channels), edges bright"
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "P":
+                im = im.convert("RGBA")
+                mode = "RGBA"
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(path, f"cannot read edge map ({e.__class__.__name__}: {e})", expected=expected) from e
+    if mode == "1":
+        return arr.astype(np.uint8)  # 0/1
+    if mode == "L":
+        return arr
+    if mode.startswith("I") and arr.ndim == 2:  # 16-/32-bit greyscale: to 8 bits, as OpenCV reads BIPED's maps
+        if arr.min() >= 0 and arr.max() <= 1:  # a 0/1 map stored in 16 bits: binary, not 1/65535 of white
+            return arr.astype(np.uint8)
+        top = 65535 if mode.startswith("I;16") or arr.max() <= 65535 else float(arr.max())
+        return np.clip(np.round(arr.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
+    if mode in ("LA", "RGBA") and arr[..., -1].min() < 255:
+        raise DataError(path, f"edge map has transparency (mode {mode}, alpha min {int(arr[..., -1].min())})",
+                        expected=expected)
+    if mode in ("LA", "RGB", "RGBA"):
+        colour = arr[..., :-1] if mode in ("LA", "RGBA") else arr
+        if colour.shape[-1] > 1 and not (colour == colour[..., :1]).all():
+            raise DataError(path, f"edge map is a colour image (mode {mode}, its channels differ)", expected=expected)
+        return np.ascontiguousarray(colour[..., 0])
+    raise DataError(path, f"edge map of unsupported mode {mode}", expected=expected)
+
+
+def _by_stem(folder: Path, what: str) -> dict[str, Path]:
+    """stem → file for the images in ``folder``; two files with one stem (``a.png`` + ``a.jpg``) are an error."""
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if p.stem in out:
+            raise DataError(p, f"two {what} share the name {p.stem!r} ({out[p.stem].name}, {p.name})",
+                            expected="one file per name")
+        out[p.stem] = p
+    if not out:
+        raise DataError(folder, f"no {what}", expected=f"files ending in {', '.join(IMAGE_SUFFIXES)}")
+    return out
+
+
+def load_folder(images_dir: str | Path, edges_dir: str | Path) -> list[EdgeItem]:
+    """A user's folder of images with same-named edge maps in another folder (matched by file stem, any image
+    suffix on either side). Edge maps are read by :func:`read_edge_map` and binarised as BIPED's
+    (:func:`binarise`: > 127 on 8-bit maps, > 0 on 0/1 maps); one annotator per image."""
+    img_dir = require_dir(images_dir, "images")
+    edge_dir = require_dir(edges_dir, "edge maps")
+    images, edges = _by_stem(img_dir, "images"), _by_stem(edge_dir, "edge maps")
+    no_edges, no_image = sorted(set(images) - set(edges)), sorted(set(edges) - set(images))
+    if no_edges or no_image:
+        parts = []
+        if no_edges:
+            parts.append(f"{len(no_edges)} image(s) in {img_dir} without an edge map in {edge_dir}: "
+                         f"{', '.join(images[k].name for k in no_edges[:5])}{' …' if len(no_edges) > 5 else ''}")
+        if no_image:
+            parts.append(f"{len(no_image)} edge map(s) in {edge_dir} without an image in {img_dir}: "
+                         f"{', '.join(edges[k].name for k in no_image[:5])}{' …' if len(no_image) > 5 else ''}")
+        raise DataError(img_dir, "; ".join(parts), expected="one edge map per image, matched by file name (stem)")
+    items, names, gt_any = [], {}, {}
+    for stem in sorted(images):
+        name = re.sub(r"[^\w.-]", "_", stem)
+        if name in names:
+            raise DataError(images[stem], f"its name becomes {name!r}, as {names[name].name}'s does",
+                            expected="file names that differ in letters, digits, '.', '-' or '_'")
+        names[name] = images[stem]
+        gt = binarise(read_edge_map(edges[stem]))
+        _check_size(images[stem], edges[stem], gt)
+        gt_any[stem] = bool(gt.any())
+        items.append(EdgeItem(name, images[stem], gt))
+    empty = [edges[stem].name for stem in sorted(images) if not gt_any[stem]]
+    if empty:  # legitimate (a blank image has no edges) but said, not silent
+        print(f"note: {len(empty)} of {len(items)} edge map(s) in {edge_dir} have no edge pixel: "
+              f"{', '.join(empty[:5])}{' …' if len(empty) > 5 else ''}")
+    return items
+
+
+def empty_edge_maps(items: list[EdgeItem]) -> list[str]:
+    """Names of the items whose ground truth has no edge pixel (for prepare's counts: an empty map is allowed)."""
+    return [it.name for it in items if not it.boundaries.any()]
 
 
 LOADERS = {"bsds": load_bsds, "nyud": load_nyud, "biped": load_biped}

@@ -5,7 +5,9 @@
 from several jittered annotators. ``source: bsds | nyud | biped`` (full): the real dataset under
 ``raw_dir``, read by its loader (clear errors for missing or malformed files) and rewritten in the same
 layout; ``splits`` maps our ``train`` / ``val`` to the dataset's split names (e.g. BSDS ``train + val`` →
-train, ``test`` → val, as DiffusionEdge trains and tests).
+train, ``test`` → val, as DiffusionEdge trains and tests). ``source: folder``: your own data — per split a folder
+of images and a folder of same-named edge maps under ``raw_dir`` (``splits: {train: {images: DIR, edges: DIR},
+val: {...}}``), matched by file stem, binarised as BIPED's (> 127 on 8-bit maps; :func:`tasks.edges.data.load_folder`).
 """
 from __future__ import annotations
 
@@ -30,21 +32,42 @@ class AnnotatorParams(BaseModel):
     small_frac: float = Field(0.02, ge=0, le=1, description="an object below this share of the image is small")
 
 
+class FolderSplit(BaseModel):
+    """``source: folder``: one split's images and their same-named edge maps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    images: str = Field(description="folder of images, relative to raw_dir")
+    edges: str = Field(description="folder of edge maps named like the images (any image suffix), relative to raw_dir")
+
+
 class Params(StageParams):
-    source: Literal["synthetic", "bsds", "nyud", "biped"] = Field(
-        description="synthetic scenes, or a real dataset (BSDS500, NYUDv2, BIPED) under raw_dir")
+    source: Literal["synthetic", "bsds", "nyud", "biped", "folder"] = Field(
+        description="synthetic scenes, a real dataset (BSDS500, NYUDv2, BIPED) under raw_dir, or your own folders "
+                    "of images + edge maps (folder)")
     train_images: int = Field(400, ge=1, description="synthetic: training scenes")
     val_images: int = Field(50, ge=1, description="synthetic: validation scenes")
     image_size: int = Field(64, ge=16, description="synthetic: scene side in pixels")
     annotators: AnnotatorParams = Field(default_factory=AnnotatorParams, description="synthetic: the annotators")
     raw_dir: str | None = Field(None, description="real data: the dataset's folder")
-    splits: dict[Literal["train", "val"], str | list[str]] | None = Field(
-        None, description="real data: our split → the dataset's split name(s), e.g. {train: [train, val], val: test}")
+    splits: dict[Literal["train", "val"], str | list[str] | FolderSplit] | None = Field(
+        None, description="real data: our split → the dataset's split name(s), e.g. {train: [train, val], val: test}; "
+                          "folder: our split → {images: DIR, edges: DIR}")
 
     @model_validator(mode="after")
     def _check(self):
         if self.source != "synthetic" and not (self.raw_dir and self.splits and set(self.splits) == {"train", "val"}):
             raise ValueError(f"source {self.source} needs raw_dir and splits for both train and val")
+        if self.source == "folder":
+            bad = [k for k, v in self.splits.items() if not isinstance(v, FolderSplit)]
+            if bad:
+                raise ValueError(f"source folder needs splits.{bad[0]} as {{images: DIR, edges: DIR}}, "
+                                 f"got {self.splits[bad[0]]!r}")
+        elif self.splits:
+            bad = [k for k, v in self.splits.items() if isinstance(v, FolderSplit)]
+            if bad:
+                raise ValueError(f"splits.{bad[0]}: {{images, edges}} folders need source folder "
+                                 f"(source {self.source} takes the dataset's split name(s))")
         return self
 
 
@@ -52,7 +75,8 @@ def run(params: Params, out_dir: Path) -> dict:
     from tqdm import tqdm
 
     from common.io import atomic_dir, atomic_write_json
-    from tasks.edges.data import LOADERS, Annotators, read_image, synthetic_scene, write_bsds_item
+    from tasks.edges.data import (EDGE_THRESHOLD, LOADERS, Annotators, empty_edge_maps, load_folder, read_image,
+                                  synthetic_scene, write_bsds_item)
 
     manifest = {"source": params.source, "splits": {}}
     with atomic_dir(out_dir) as tmp:
@@ -71,11 +95,20 @@ def run(params: Params, out_dir: Path) -> dict:
             else:
                 import numpy as np
 
-                load = LOADERS[params.source]
                 wanted = params.splits[split]
-                for raw_split in ([wanted] if isinstance(wanted, str) else wanted):
-                    for item in tqdm(load(params.raw_dir, raw_split), desc=f"{split} ← {raw_split}", unit="img"):
-                        name = f"{raw_split}_{item.name}"
+                if isinstance(wanted, FolderSplit):  # your own folders: names are the files' stems
+                    raw = Path(params.raw_dir)
+                    batches = [("", wanted.images, load_folder(raw / wanted.images, raw / wanted.edges))]
+                    manifest["binarise"] = f"edge maps: > {EDGE_THRESHOLD} of 255 (0/1 maps: > 0), as BIPED"
+                else:
+                    load = LOADERS[params.source]
+                    batches = [(f"{s}_", s, load(params.raw_dir, s)) for s in ([wanted] if isinstance(wanted, str)
+                                                                                 else wanted)]
+                for prefix, label, items in batches:
+                    empty = manifest.setdefault("empty_edge_maps", {})  # allowed (a blank image), but counted
+                    empty[split] = empty.get(split, 0) + len(empty_edge_maps(items))
+                    for item in tqdm(items, desc=f"{split} ← {label}", unit="img"):
+                        name = f"{prefix}{item.name}"
                         segs = np.zeros(item.boundaries.shape, np.uint16)  # edge-only datasets: no regions
                         write_bsds_item(root, split, name, read_image(item.image), segs, item.boundaries)
                         names.append(name)

@@ -1,5 +1,5 @@
 """Graphs for link prediction: a deterministic synthetic growing graph (tiny/smoke), loaders for real
-formats (Planetoid raw files, OGB-style edge-list CSVs) with clear errors, and the edge splits.
+formats (Planetoid raw files, OGB-style edge-list CSVs, a plain edge list) with clear errors, and the edge splits.
 
 A prepared graph is one ``.npz`` (all arrays, no pickles): ``edges`` (E, 2) undirected, each once with
 u < v; ``time`` (E,) or empty; ``x`` (n, f) node features; ``y`` (n,) node labels (-1 = none); per split
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,60 @@ def load_ogb_style(root: str | Path) -> dict:
     return out
 
 
+EDGELIST_FIELDS = re.compile(r"\s*,\s*|\s+")  # a comma (spaces around it allowed) or a run of whitespace
+
+
+def read_edgelist(path: str | Path, time_from_order: bool = False) -> dict:
+    """A plain edge list: one ``src dst`` pair per line, separated by whitespace or one comma (``1 2``, ``1\t2``,
+    ``1,2``, ``alice, bob``); ``#`` starts a comment (whole line or line end); blank lines are skipped; ``.gz``
+    is read compressed. Node ids are any tokens without spaces, commas or ``#`` (integers or strings, compared as
+    text: ``7`` and ``07`` are two nodes), numbered 0…N−1 in first-seen order (``node_ids[i]`` is node i's id).
+    Undirected: self-loops, repeated edges and reverse repeats (``b a`` after ``a b``) are dropped and counted
+    (``dropped_self_loops``, ``dropped_duplicates`` — reverse repeats included — and ``dropped_reverse_duplicates``);
+    a node met only in self-loops stays, isolated. A line with other than 2 fields is a :class:`DataError` with
+    its line number. No times, unless ``time_from_order``: the file lists the edges oldest first, and an edge's
+    time is its line's position (a repeat keeps its first position) — that enables the time split."""
+    import zlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found", expected="an edge list: one 'src dst' pair per line")
+    ids: dict[str, int] = {}
+    edges, orient = [], {}
+    reverse = 0
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            for lineno, data in enumerate(f, start=1):  # bytes, decoded per line: a bad byte's line is exact
+                try:
+                    raw = data.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(path, f"not valid UTF-8 ({e.reason} at byte {e.start} of the line)", line=lineno,
+                                    expected="a UTF-8 text file") from None
+                line = raw.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                fields = EDGELIST_FIELDS.split(line)
+                if len(fields) != 2 or not all(fields):
+                    what = f"{len(fields)} fields" if len(fields) != 2 else "an empty field"
+                    raise DataError(path, f"{what} in {raw.rstrip()!r}", line=lineno,
+                                    expected="2 node ids per line, separated by whitespace or a comma ('src dst')")
+                u, v = (ids.setdefault(t, len(ids)) for t in fields)
+                edges.append((u, v))
+                key = (min(u, v), max(u, v))
+                if u != v and orient.setdefault(key, (u, v)) != (u, v):
+                    reverse += 1
+    except (OSError, EOFError, zlib.error) as e:  # e.g. a damaged .gz
+        raise DataError(path, f"unreadable ({e})", expected="a plain or gzip-compressed text file") from None
+    if not edges:
+        raise DataError(path, "no edges (only blank or comment lines)", expected="one 'src dst' pair per line")
+    e = np.asarray(edges, dtype=np.int64)
+    out = clean_edges(e, len(ids), path, np.arange(len(e), dtype=np.float64) if time_from_order else None)
+    n = len(ids)
+    out.update({"x": np.ones((n, 1), dtype=np.float32), "y": -np.ones(n, dtype=np.int64), "num_nodes": n,
+                "dropped_reverse_duplicates": reverse, "node_ids": list(ids)})
+    return out
+
+
 def planetoid_raw_counts(graph_dict: dict) -> dict:
     """Self-loops and duplicate entries of a Planetoid adjacency dict (``ind.<name>.graph``: node → neighbour list).
 
@@ -229,7 +284,12 @@ def split_edges(num_edges: int, order: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def sample_non_edges(edges: np.ndarray, num_nodes: int, count: int, rng) -> np.ndarray:
-    """``count`` distinct node pairs (u < v) that are not edges of the full graph."""
+    """``count`` distinct node pairs (u < v) that are not edges of the full graph (a graph with fewer is a
+    ``ValueError`` naming both numbers, not an endless draw)."""
+    available = num_nodes * (num_nodes - 1) // 2 - len(edges)
+    if count > available:
+        raise ValueError(f"{count} negatives (non-edges) asked for, but the graph of {num_nodes} nodes and "
+                         f"{len(edges)} edges has only {available}: lower `negatives`")
     existing = set(map(tuple, edges.tolist()))
     out = set()
     while len(out) < count:

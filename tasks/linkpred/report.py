@@ -8,7 +8,7 @@ from pathlib import Path
 from common.io import atomic_write_bytes, project_params, read_json
 from common.reports import report_dir
 from common.reports.render import (_png, _pyplot, fmt, fmt_interval, interval_bar_plot, line_plot, md_table,
-                                   render_task_report)
+                                   render_task_report, write_curves)
 from common.reports.schema import load_paper
 
 SIGNAL_LABELS = {"degree": "degree", "clustering": "local clustering", "tc_train": "Train-TC",
@@ -150,11 +150,15 @@ def run(data: str | Path = "data/linkpred", out_dir: str | Path = "reports") -> 
              "(d_i − 1), averaged over i's d_i training neighbours, is 2·triangles(i) / (d_i (d_i − 1))), so their "
              "rows agree; Test-TC, which looks at the neighbours still to come, is the signal the paper's claim is "
              "about."]
+    # training curves (DVC plots): every GNN run's seed-0 log
+    write_curves(out_dir, "linkpred", {name: data / "train" / name / "seed0" / "logs" / "metrics.csv"
+                                       for name in summary["runs"]}, last="val/hits@50")
     if a.get("undefined"):
         notes.append(f"Undefined at this profile (a model's per-node performance constant): {a['undefined']}.")
     return render_task_report(task="linkpred", paper=paper, profile=project_params()["profile"], hardware=hw,
                               variants=variants, derived=a["derived"], columns=COLUMNS,
-                              plot={"x": "seconds", "y": "auc", "xlabel": "time (s)", "ylabel": "link-prediction AUC"},
+                              plot={"x": "seconds", "y": "auc", "xlabel": "time (s)", "ylabel": "link-prediction AUC",
+                                    "log_x": True},  # 0.01 s (FastRP) to 80 s (GNNs)
                               out_dir=out_dir, notes=notes, extra_sections=sections(a, out_dir),
                               row_order=["fastrp", "deepwalk"])
 

@@ -4,7 +4,10 @@ classes) and ``stats.json`` (images and words per language and edge case, the wo
 
 ``source: synthetic`` (tiny/smoke) renders multilingual scenes (:mod:`tasks.ocr.render`);
 ``source: icdar`` (full) reads ICDAR-style real data: ``{split: {images, gt}}`` folders under ``raw_dir``
-(``gt_<image stem>.txt`` with ``x1,y1,…,x4,y4[,script],transcription`` lines).
+(``gt_<image stem>.txt`` with ``x1,y1,…,x4,y4[,script],transcription`` lines, UTF-8 with or without a BOM,
+``###`` = don't care; a bad line stops the stage with its file and line). The images are copied into
+``images/<split>/`` so that the prepared dataset stands alone (no paths into ``raw_dir``); a split's ``language``
+becomes every word's language when the lines carry no script column.
 """
 from __future__ import annotations
 
@@ -92,9 +95,28 @@ def stats(rows: list[dict]) -> dict:
             "words_per_image": dict(sorted(Counter(len(r["words"]) for r in rows).items()))}
 
 
+def icdar_split(raw: Path, split: str, spec: IcdarSplit, images_dir: Path) -> list[dict]:
+    """Rows of one ICDAR-style split, its images copied to ``images_dir/<split>/`` (``file`` relative to
+    ``images_dir``, like the synthetic splits)."""
+    import shutil
+
+    from tasks.ocr.data import load_icdar
+
+    rows = load_icdar(raw / spec.images, raw / spec.gt, script_column=spec.script_column, language=spec.language)
+    (images_dir / split).mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        src = Path(r["file"])
+        shutil.copyfile(src, images_dir / split / src.name)
+        r["file"] = f"{split}/{src.name}"
+        if not spec.script_column:
+            for w in r["words"]:
+                w["lang"] = spec.language
+    return rows
+
+
 def run(params: Params, out_dir: Path) -> dict:
     from common.io import atomic_dir, atomic_write_json
-    from tasks.ocr.data import load_icdar, save_split
+    from tasks.ocr.data import save_split
     from tasks.ocr.langs import check_languages
     from tasks.ocr.text import Charset
 
@@ -109,9 +131,7 @@ def run(params: Params, out_dir: Path) -> dict:
             charset = Charset.from_texts(synthetic_charset_texts(params.languages))
         else:
             raw = Path(params.raw_dir)
-            splits = {s: load_icdar(raw / spec.images, raw / spec.gt, script_column=spec.script_column,
-                                    language=spec.language)
-                      for s, spec in params.splits.items()}
+            splits = {s: icdar_split(raw, s, spec, images) for s, spec in params.splits.items()}
             charset = Charset.from_texts(w["text"] for r in splits["train"] for w in r["words"] if not w["ignore"])
         for split, rows in splits.items():
             save_split(rows, root / split)

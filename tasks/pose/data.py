@@ -40,12 +40,34 @@ def flip_index(names: list[str]) -> list[int]:
     return out
 
 
-def oks_sigmas(num_joints: int) -> list[float]:
-    if num_joints == 14:
-        return [s / 10 for s in CROWDPOSE_SIGMAS]
-    if num_joints == 17:
-        return [s / 10 for s in COCO_SIGMAS]
-    raise ValueError(f"no OKS sigmas known for {num_joints} joints (expected 14 = CrowdPose or 17 = COCO)")
+COCO_JOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+               "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+               "right_knee", "left_ankle", "right_ankle"]
+
+
+def oks_sigmas(joints: list[str] | int) -> list[float]:
+    """OKS per-joint constants, chosen by the joints' names: COCO's 17 joints get pycocotools' constants,
+    CrowdPose's 14 get crowdposetools' (in the data's order, if it lists the same names in another order), any
+    other skeleton (a user's own keypoints) 1/K each — what ultralytics' pose validator uses for non-COCO
+    keypoints. Pass the data's joint names (``KeypointSet.joint_names``): a joint count alone cannot tell
+    COCO or CrowdPose from a user's skeleton of the same size. An ``int`` is the former count-only rule
+    (14 → CrowdPose, 17 → COCO), kept until every caller passes names."""
+    if isinstance(joints, int):  # legacy: by count only
+        if joints == 14:
+            return [s / 10 for s in CROWDPOSE_SIGMAS]
+        if joints == 17:
+            return [s / 10 for s in COCO_SIGMAS]
+        if joints < 1:
+            raise ValueError(f"no OKS sigmas for {joints} joints")
+        return [1.0 / joints] * joints
+    names = list(joints)
+    if not names:
+        raise ValueError("no OKS sigmas for 0 joints")
+    for known, sigmas in ((COCO_JOINTS, COCO_SIGMAS), (CROWDPOSE_JOINTS, CROWDPOSE_SIGMAS)):
+        if sorted(names) == sorted(known):
+            by_name = dict(zip(known, sigmas))
+            return [by_name[n] / 10 for n in names]
+    return [1.0 / len(names)] * len(names)
 
 
 # ----------------------------------------------------------------------------- loading + validation
@@ -60,6 +82,11 @@ class KeypointSet:
     annotations: dict[int, list[dict]]
     joint_names: list[str]
     raw: dict
+    flip_idx: list[int] | None = None  # each joint's mirror joint; None: from the names (left_* ↔ right_*)
+
+    @property
+    def flip(self) -> list[int]:
+        return list(self.flip_idx) if self.flip_idx is not None else flip_index(self.joint_names)
 
     @property
     def num_joints(self) -> int:
@@ -91,6 +118,12 @@ def load_keypoints_json(path: str | Path, images_dir: str | Path | None = None, 
     _need(len(cats) >= 1, path, "'categories'", "a person category with a 'keypoints' list of joint names")
     names = list(cats[0]["keypoints"])
     k = len(names)
+    _need(k >= 1 and all(isinstance(n, str) for n in names), path, "'categories' keypoints",
+          "a non-empty list of joint names")
+    flip_idx = cats[0].get("flip_idx")  # optional (ours, from a YOLO data.yaml): each joint's mirror joint
+    if flip_idx is not None:
+        ok = isinstance(flip_idx, list) and all(type(i) is int for i in flip_idx) and sorted(flip_idx) == list(range(k))
+        _need(ok, path, "'categories' flip_idx", f"a permutation of 0..{k - 1} (each joint's mirror joint)")
     images_dir = Path(images_dir) if images_dir is not None else path.parent / "images"
     images = {}
     for i, im in enumerate(raw["images"]):
@@ -118,7 +151,23 @@ def load_keypoints_json(path: str | Path, images_dir: str | Path | None = None, 
             _need(isinstance(a["bbox"], list) and len(a["bbox"]) == 4 and a["bbox"][2] >= 0 and a["bbox"][3] >= 0,
                   path, where, "'bbox' = [x, y, w, h] with w, h >= 0")
         anns[int(a["image_id"])].append(a)
-    return KeypointSet(path, images_dir, images, anns, names, raw)
+    return KeypointSet(path, images_dir, images, anns, names, raw, flip_idx)
+
+
+def dataset_joints(data_dir: str | Path) -> list[str]:
+    """The joint names of a prepared dataset (``<data_dir>/train.json``'s person category): what sizes the model's
+    heads (``num_joints``), read from the data rather than configured."""
+    path = Path(data_dir) / "train.json"
+    if not path.is_file():
+        raise DataError(path, "prepared training annotations not found",
+                        expected="the prepare stage's output (python -m tasks.pose.prepare)")
+    try:
+        cats = json.loads(path.read_text()).get("categories", [])
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise DataError(path, "not a COCO-format keypoints JSON", expected="the prepare stage's output") from e
+    names = next((c["keypoints"] for c in cats if isinstance(c, dict) and isinstance(c.get("keypoints"), list)), None)
+    _need(bool(names), path, "'categories'", "a person category with a 'keypoints' list of joint names")
+    return list(names)
 
 
 # ----------------------------------------------------------------------------- synthetic scenes
@@ -305,7 +354,7 @@ class PoseDataset(torch.utils.data.Dataset):
         self.kset, self.imgsz, self.train = kset, imgsz, train
         self.ids = kset.image_ids
         self.sigma, self.max_people, self.flip, self.scale, self.max_rotation = sigma, max_people, flip, scale, max_rotation
-        self.flip_idx = flip_index(kset.joint_names)
+        self.flip_idx = kset.flip
         self.seed = seed
 
     def __len__(self) -> int:

@@ -5,7 +5,8 @@ grouping, params, GMACs at the pipeline's input size, and onnxruntime CPU latenc
 
 The variants are those of section ``<profile>.train``; the input size is the one the models were trained at
 (read from their model files). Writes ``data/pose/evaluate/{<variant>.json, <variant>+int8.json, metrics.json}``
-and the ONNX files.
+and the ONNX files; the peer's two ONNX files carry ultralytics' metadata (``export_metadata``: task, ``kpt_shape``,
+names, stride, input size, our variant and precision), so ``YOLO(file, task="pose")`` loads them with their joints.
 """
 from __future__ import annotations
 
@@ -87,11 +88,12 @@ def onnx_ap(onnx_path: Path, dataset, num_joints: int, decode_fn, batch_size: in
             quarter[:, num_joints:] = oracle_tags(joints, num_joints, quarter.shape[-1])
             oracle += batch_coco_results(decode_fn([quarter, outputs[1]], num_joints), ids, matrices)
         results += batch_coco_results(decode_fn(outputs, num_joints), ids, matrices)
-    stats = oks_ap(dataset.kset.raw, results, oks_sigmas(num_joints))
+    sigmas = oks_sigmas(dataset.kset.joint_names)
+    stats = oks_ap(dataset.kset.raw, results, sigmas)
     if separation:
         between, within = np.mean(separation, axis=0)
         stats.update({"tag_between_std": float(between), "tag_within_std": float(within),
-                      "ap_oracle_grouping": oks_ap(dataset.kset.raw, oracle, oks_sigmas(num_joints))["ap"]})
+                      "ap_oracle_grouping": oks_ap(dataset.kset.raw, oracle, sigmas)["ap"]})
     return stats
 
 
@@ -158,14 +160,22 @@ def run(params: Params, out_dir: Path, variants: dict[str, Path] | None = None, 
         for variant, model_path in variants.items():
             model, k, decode_fn, facts = load_variant(variant, model_path)
             fp32 = tmp / f"{variant}.onnx"
-            export = export_onnx(model, torch.rand(*shape), fp32, opset=params.opset, atol=params.atol)
             int8 = tmp / f"{variant}+int8.onnx"
-            keep_fp32 = []
             if variant == PEER:
-                from common.adapters.ultralytics import head_decode_nodes
+                # both ONNX files carry ultralytics' metadata (task, kpt_shape, names, stride, imgsz): YOLO(file,
+                # task="pose") loads them with their joints
+                from common.adapters.ultralytics import export_metadata, head_decode_nodes
+                from common.export.onnx import set_onnx_metadata
+                from tasks.pose.peer import export_peer_onnx
 
-                keep_fp32 = head_decode_nodes(fp32, facts.pop("head"))
-            quantize_static_int8(fp32, int8, calibration, exclude_nodes=keep_fp32)
+                export = export_peer_onnx(model.model, imgsz, fp32, opset=params.opset, atol=params.atol,
+                                          sample=torch.rand(*shape), variant=variant, precision="fp32")
+                keep_fp32 = head_decode_nodes(fp32, facts.pop("head"))  # the box/keypoint decoding stays fp32
+                quantize_static_int8(fp32, int8, calibration, exclude_nodes=keep_fp32)
+                set_onnx_metadata(int8, export_metadata(model.model, imgsz, variant=f"{variant}+int8", precision="int8"))
+            else:
+                export = export_onnx(model, torch.rand(*shape), fp32, opset=params.opset, atol=params.atol)
+                quantize_static_int8(fp32, int8, calibration)
             train_metrics = read_json(Path(model_path).parent / "metrics.json")
             for name, path in ((variant, fp32), (f"{variant}+int8", int8)):
                 rec = profile_variant(model, path, shape, threads=tuple(params.threads), warmup=params.warmup,

@@ -38,7 +38,7 @@ def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_ima
     for thr in candidates:
         results = [r for quarter, half, image_ids, m in outputs
                    for r in batch_coco_results(decode(quarter, half, kset.num_joints, tag_threshold=thr), image_ids, m)]
-        ap[thr] = oks_ap(gt, results, oks_sigmas(kset.num_joints))["ap"]
+        ap[thr] = oks_ap(gt, results, oks_sigmas(kset.joint_names))["ap"]
     best = max(candidates, key=lambda t: (ap[t], t))  # ties: the larger threshold (HigherHRNet's side)
     return float(best), ap
 
@@ -48,7 +48,8 @@ class PoseModule(TaskModule):
 
     Args:
         config: LitePose configuration: XS, S, M or L.
-        num_joints: joints per person (14 CrowdPose / synthetic, 17 COCO).
+        num_joints: joints per person (required); the pose CLI links it to the data (``data.num_joints``: the
+            prepared dataset's joint names), so it is not an option there (a value set for it is refused).
         kernel: depthwise kernel of the backbone (null = the configuration's 7; 3 for the ablation).
         fusion: fusion deconv head (false = the ablation without backbone fusion).
         push_factor: weight of the AE push loss (HigherHRNet/LitePose: 1e-3).
@@ -60,10 +61,14 @@ class PoseModule(TaskModule):
         recipe: arguments of :class:`common.training.module.TaskModule` (optimizer, warm-up, …).
     """
 
-    def __init__(self, config: str = "XS", num_joints: int = 14, kernel: int | None = None, fusion: bool = True,
+    def __init__(self, config: str = "XS", num_joints: int | None = None, kernel: int | None = None,
+                 fusion: bool = True,
                  push_factor: float = 1e-3, pull_factor: float = 1e-3, ae_type: str = "exp",
                  detection_threshold: float = 0.1,
                  tag_threshold: float = 1.0, max_people: int = 30, **recipe: Any):
+        if num_joints is None or num_joints < 1:
+            raise ValueError(f"num_joints = {num_joints!r}: expected the dataset's joint count (python -m tasks.pose "
+                             "links it from the data: data.num_joints)")
         recipe.setdefault("warmup_epochs", 0.0)
         recipe.setdefault("weight_decay", 1e-4)
         super().__init__(**recipe)
@@ -77,6 +82,14 @@ class PoseModule(TaskModule):
         self.decode_args = {"max_people": max_people, "detection_threshold": detection_threshold,
                             "tag_threshold": tag_threshold}
         self._results: list[dict] = []
+
+    def setup(self, stage: str) -> None:
+        # the heads are sized by num_joints: a datamodule with other joints would fail deep in the loss
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        joints = getattr(dm, "num_joints", None)
+        if joints is not None and joints != self.hparams.num_joints:
+            raise ValueError(f"the model has {self.hparams.num_joints} joints but the data in "
+                             f"{dm.hparams.data_dir} has {joints}: num_joints comes from the data")
 
     def model_inputs(self, batch: dict) -> torch.Tensor:
         return batch["img"].contiguous(memory_format=torch.channels_last)
@@ -106,7 +119,7 @@ class PoseModule(TaskModule):
         from tasks.pose.metrics import oks_ap
 
         kset = self.trainer.datamodule.val_set.kset
-        stats = oks_ap(kset.raw, self._results, oks_sigmas(kset.num_joints))
+        stats = oks_ap(kset.raw, self._results, oks_sigmas(kset.joint_names))
         for k in ("ap", "ap50", "ap75"):
             self.log(f"val/{k}", stats[k], prog_bar=k == "ap")
         self._results = []
@@ -135,6 +148,21 @@ class PoseDataModule(L.LightningDataModule):
             raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
         self.save_hyperparameters()
         self.train_set = self.val_set = None
+        self._joints: list[str] | None = None
+
+    @property
+    def joint_names(self) -> list[str]:
+        """The dataset's joint names (``<data_dir>/train.json``'s person category), read once when first asked."""
+        if self._joints is None:
+            from tasks.pose.data import dataset_joints
+
+            self._joints = dataset_joints(self.hparams.data_dir)
+        return list(self._joints)
+
+    @property
+    def num_joints(self) -> int:
+        """Joints per person, from the data (linked to the model's ``num_joints``)."""
+        return len(self.joint_names)
 
     def setup(self, stage: str | None = None) -> None:
         from tasks.pose.data import PoseDataset, load_keypoints_json
@@ -146,6 +174,12 @@ class PoseDataModule(L.LightningDataModule):
             self.train_set = PoseDataset(load_keypoints_json(root / "train.json", root / "images"), h.imgsz, True, **aug)
             self.val_set = PoseDataset(load_keypoints_json(root / "val.json", root / "images"), h.imgsz, False,
                                        sigma=h.sigma)
+            train, val = self.train_set.kset, self.val_set.kset
+            if val.joint_names != train.joint_names:
+                from common.data.errors import DataError
+
+                raise DataError(val.path, f"its joints {val.joint_names} are not those of {train.path} "
+                                          f"({train.joint_names})", expected="the same joints in both splits")
 
     def _loader(self, ds, shuffle: bool):
         return torch.utils.data.DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=shuffle,

@@ -1,12 +1,15 @@
 """Stage ``peer``: the model a user would pick instead of LitePose — ultralytics YOLOv8n-pose, built from its
-YAML (random init, nothing downloaded) with our 14 joints, trained by ultralytics' own trainer with its
-defaults (the way its users train it) on the same synthetic set, image size, epochs and batch as LitePose
-(read from section ``<profile>.train``: written once).
+YAML (random init, nothing downloaded) with the prepared data's joints (``kpt_shape`` and ``flip_idx`` of ``prepare``'s
+``yolo/data.yaml``), trained by ultralytics' own trainer with its defaults (the way its users train it)
+on the same prepared images and people, image size, epochs and batch as LitePose (read from section
+``<profile>.train``: written once).
 
 Writes ``data/pose/peer/{model.pt, metrics.json}``; ``model.pt`` is the ultralytics adapter's model file
 (``common.adapters.ultralytics.save_model``: the shipped YAML's name, classes, keypoint shape and the state
 dict — no model YAML, whose strings ultralytics' parser would evaluate). ``evaluate`` measures it like the
-LitePose variants.
+LitePose variants; :func:`export_peer_onnx` exports it with ultralytics' metadata (task, keypoint shape, names,
+stride, input size), so ``YOLO("peer.onnx", task="pose").predict(image)`` and ``yolo val model=…`` load the ONNX
+file with its joints.
 """
 from __future__ import annotations
 
@@ -21,6 +24,24 @@ class Params(StageParams):
     model_cfg: str = Field("yolov8n-pose.yaml", pattern=r"^[A-Za-z0-9_.-]+-pose\.yaml$",
                            description="the peer's architecture: a pose model YAML shipped with ultralytics")
     workers: int = Field(2, ge=0, description="ultralytics' data-loader workers")
+
+
+def export_peer_onnx(model, imgsz: int, path: str | Path, *, opset: int = 17, atol: float = 1e-3, sample=None,
+                     **meta) -> dict:
+    """The peer (an ultralytics pose model, fused, in eval mode) → ONNX at ``path`` (``common.export.onnx``: checked
+    against PyTorch within ``atol``), carrying ultralytics' metadata (``export_metadata``: task ``pose``,
+    ``kpt_shape``, names, stride, ``imgsz``; ``meta`` adds our keys, e.g. the variant and precision). Without it
+    ultralytics cannot size the keypoint output of an ONNX model. ``sample``: the export's input (default
+    ``torch.rand(1, 3, imgsz, imgsz)``). Returns the export facts."""
+    import torch
+
+    from common.adapters.ultralytics import InferenceWrapper, export_metadata
+    from common.export.onnx import export_onnx, set_onnx_metadata
+
+    sample = torch.rand(1, 3, imgsz, imgsz) if sample is None else sample
+    facts = export_onnx(InferenceWrapper(model), sample, path, opset=opset, atol=atol)
+    set_onnx_metadata(path, export_metadata(model, imgsz, **meta))
+    return facts
 
 
 def run(params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:

@@ -109,7 +109,9 @@ def run(variant: str, params: Params, out_dir: Path, data_dir: str = DATA_DIR) -
         # the decoding tag threshold, chosen on training images (never the validation split)
         threshold, ap_by_threshold = select_tag_threshold(model, cli.datamodule.train_set.kset, imgsz,
                                                           list(params.tag_thresholds), params.threshold_images)
-        save_pose_model(tmp / "model.pt", model, variant=variant, imgsz=imgsz, tag_threshold=threshold)
+        # the joint names travel with the model (its heads are sized by them): predict writes them per result
+        save_pose_model(tmp / "model.pt", model, variant=variant, imgsz=imgsz, tag_threshold=threshold,
+                        joints=cli.datamodule.joint_names)
         metrics.update({"variant": variant, "imgsz": imgsz, "config": model.config, "kernel": model.kernel,
                         "fusion": model.fusion})
         metrics["recipe"] = {k: getattr(cli, part).hparams[k] for part, keys in RECIPE.items() for k in keys}

@@ -17,8 +17,9 @@ order or the number generated.
 
 **Real layouts** (``full``), each converted into the same records (path, pid, cam, modality[, captions]):
 Market-1501 (file-name convention ``0002_c1s1_000451_03.jpg``), SYSU-MM01 (``cam<k>/<pid>/<n>.jpg``, cams 3
-and 6 infrared, ``exp/{train,val,test}_id.txt``) and CUHK-PEDES (``reid_raw.json``: id, file_path, captions,
-split). Bad files raise :class:`common.data.errors.DataError` naming the file (and line / entry).
+and 6 infrared, ``exp/{train,val,test}_id.txt``), CUHK-PEDES (``reid_raw.json``: id, file_path, captions,
+split) and plain identity folders (``<split>/<identity>/<image>``, RGB, cameras from Market-style ``c<N>`` tags
+or unknown; :func:`load_folders`). Bad files raise :class:`common.data.errors.DataError` naming the file (and line / entry).
 """
 from __future__ import annotations
 
@@ -364,6 +365,7 @@ class Record:
     cam: int
     modality: str
     captions: tuple[str, ...] = ()
+    identity: str = ""  # the identity's own name where the layout has one (identity folders)
 
 
 MARKET_RE = re.compile(r"^(-?\d+)_c(\d)s(\d)_(\d+)_(\d+)\.jpg$")
@@ -454,7 +456,80 @@ def load_cuhk_pedes(root: str | Path, split: str = "train", annotations: str = "
     return out
 
 
-LOADERS = {"market1501": load_market1501, "sysu_mm01": load_sysu_mm01, "cuhk_pedes": load_cuhk_pedes}
+# image files of identity folders (as common.data.images.IMAGE_SUFFIXES; not imported: the prepare stage's DVC deps
+# list the modules it imports)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# a Market-style camera tag in a file name: "c<N>" standing alone or followed by Market's "s<seq>"
+# (0002_c1s1_000451_03.jpg → 1, cam_c3_17.png → 3; "disc2.jpg" or "c3po.jpg" carry none)
+FOLDER_CAM_RE = re.compile(r"(?:^|[_\-. ])c(\d+)(?=s\d|[_\-. ])", re.IGNORECASE)
+
+
+def load_folders(root: str | Path, split: str) -> list[Record]:
+    """One folder per identity: ``<root>/<split>/<identity>/<image>`` (:data:`IMAGE_SUFFIXES`), modality RGB, no
+    captions.
+
+    * identity: the folder's name; pids are the folders' positions in sorted name order (0, 1, … within the split;
+      :attr:`Record.identity` keeps the name).
+    * camera: a Market-style ``c<N>`` tag in the file name (``0002_c1s1_000451_03.jpg`` → camera 1). Either every
+      image of the split carries one or none does (a mix is an error). With no tags the cameras are unknown and
+      every image is given its own camera (its position in its folder), so that the evaluation's same-camera rule
+      (a gallery image of the query's person seen by the query's camera does not count) removes only the query
+      itself: every *other* image of the identity is a positive.
+
+    Hidden files (``.DS_Store``) are ignored; anything else that is not an image folder or an image is an error, as is
+    an identity folder without images."""
+    folder = require_dir(Path(root) / split, f"identity folders ({split})")
+    ids = []
+    for d in sorted(folder.iterdir()):
+        if d.name.startswith("."):
+            continue
+        if not d.is_dir():
+            raise DataError(d, "a file directly in the split folder",
+                            expected=f"one sub-folder per identity holding its images ({split}/<identity>/<image>)")
+        ids.append(d)
+    if not ids:
+        raise DataError(folder, "no identity folders", expected=f"{split}/<identity>/<image>, one folder per person")
+    out, tagged, untagged = [], [], []
+    for pid, d in enumerate(ids):
+        images = []
+        for f in sorted(d.iterdir()):
+            if f.name.startswith("."):
+                continue
+            if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
+                raise DataError(f, f"not an image (identity folder {d.name!r})",
+                                expected=f"only image files ({', '.join(IMAGE_SUFFIXES)}) in an identity folder")
+            images.append(f)
+        if not images:
+            raise DataError(d, f"identity {d.name!r} has no images", expected=f"image files ({', '.join(IMAGE_SUFFIXES)})")
+        for i, f in enumerate(images):
+            m = FOLDER_CAM_RE.search(f.stem + ".")
+            (tagged if m else untagged).append(f)
+            out.append(Record(f, pid, int(m.group(1)) if m else i, "rgb", identity=d.name))
+    if tagged and untagged:
+        raise DataError(untagged[0], f"no camera tag, while {len(tagged)} other image(s) of {split} have one "
+                        f"(e.g. {tagged[0].name})", expected="a c<N> camera tag in every file name of the split or in none")
+    return out
+
+
+def check_gallery(records: list[Record], folder: str | Path) -> None:
+    """Every identity of a validation split must be findable: at least two images, and with known cameras
+    (``c<N>`` tags) at least two cameras — otherwise none of its queries has a positive. The identity is named."""
+    by_id: dict[int, list[Record]] = {}
+    for r in records:
+        by_id.setdefault(r.pid, []).append(r)
+    for rs in by_id.values():
+        name = rs[0].identity or str(rs[0].pid)
+        where = Path(folder) / name if rs[0].identity else Path(folder)
+        if len(rs) < 2:
+            raise DataError(where, f"validation identity {name!r} has one image only: no gallery match for it",
+                            expected="at least two images of every validation identity")
+        if len({r.cam for r in rs}) < 2:
+            raise DataError(where, f"validation identity {name!r}: all {len(rs)} images from camera c{rs[0].cam}, "
+                            "and same-camera matches do not count", expected="images from at least two cameras")
+
+
+LOADERS = {"market1501": load_market1501, "sysu_mm01": load_sysu_mm01, "cuhk_pedes": load_cuhk_pedes,
+           "folders": load_folders}
 
 
 def read_records(records: list[Record], size: tuple[int, int], progress: bool = True) -> SplitArrays:

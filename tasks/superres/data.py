@@ -191,47 +191,101 @@ def pair_key(stem: str) -> str:
     return _SUFFIX.sub("", stem)
 
 
+MIN_LR_SIDE = 4  # LR pixels per side at least (evaluation reflect-pads LR images to a multiple of 2 latent cells)
+
+
 def pair_folders(hr_dir: str | Path, lr_dir: str | Path, scale: int) -> list[tuple[Path, Path]]:
-    """Match HR and LR images by :func:`pair_key`; both folders may be the same (RealSR keeps both in one).
-    An unmatched image, or an LR whose size × scale is not the HR's (± scale − 1 px), is an error."""
+    """Match HR and LR images by :func:`pair_key` (the same stem, or the usual suffixes: DIV2K ``x4``, RealSR
+    ``_HR`` / ``_LR4``, DRealSR ``_x1`` / ``_x4``); both folders may be the same (RealSR keeps both in one).
+    An unmatched image (either side) or two files of one name is an error; so is a size other than
+    LR = ⌊HR / scale⌋ on each side — HR = scale × LR exactly, or an HR that is not a multiple of the scale and
+    only its last < scale rows / columns are extra (:func:`crop_hr` crops them off, never resizes)."""
     from common.data.images import image_size
 
     hr_dir, lr_dir = require_dir(hr_dir, "HR images"), require_dir(lr_dir, "LR images")
     same = hr_dir.resolve() == lr_dir.resolve()
 
-    def files(d: Path, want: str | None) -> dict[str, Path]:
+    def files(d: Path, want: str | None, what: str) -> dict[str, Path]:
         out = {}
         for p in sorted(d.iterdir()):
-            if p.suffix.lower() not in IMAGE_SUFFIXES:
+            if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
                 continue
             if want and not re.search(want, p.stem, re.I):
                 continue
-            out[pair_key(p.stem)] = p
+            k = pair_key(p.stem)
+            if k in out:
+                raise DataError(p, f"two {what} images share the name {k!r} ({out[k].name}, {p.name})",
+                                expected=f"one {what} image per name")
+            out[k] = p
         return out
 
-    hr = files(hr_dir, r"(hr|x1)$" if same else None)
-    lr = files(lr_dir, r"(lr\d*|x\d+)$" if same else None)
+    hr = files(hr_dir, r"(hr|x1)$" if same else None, "HR")
+    lr = files(lr_dir, r"(lr\d*|x\d+)$" if same else None, "LR")
     if not hr:
         raise DataError(hr_dir, "no HR images", expected=f"files ending in {', '.join(IMAGE_SUFFIXES)}")
     missing = sorted(set(hr) ^ set(lr))
     if missing:
         k = missing[0]
         where = lr_dir if k in hr else hr_dir
-        raise DataError(where, f"{len(missing)} image(s) without a partner, e.g. {(hr.get(k) or lr.get(k)).name}",
-                        expected="one LR image per HR image, matched by name (DIV2K / RealSR / DRealSR naming)")
+        no_lr, no_hr = sorted(set(hr) - set(lr)), sorted(set(lr) - set(hr))
+
+        def names(keys, d):
+            return ", ".join(d[x].name for x in keys[:5]) + (" …" if len(keys) > 5 else "")
+
+        parts = []
+        if no_lr:
+            parts.append(f"{len(no_lr)} HR image(s) in {hr_dir} without an LR in {lr_dir}: {names(no_lr, hr)}")
+        if no_hr:
+            parts.append(f"{len(no_hr)} LR image(s) in {lr_dir} without an HR in {hr_dir}: {names(no_hr, lr)}")
+        raise DataError(where, f"{len(missing)} image(s) without a partner, e.g. {(hr.get(k) or lr.get(k)).name} "
+                               f"({'; '.join(parts)})",
+                        expected="one LR image per HR image, matched by name (same stem, or DIV2K / RealSR / "
+                                 "DRealSR naming)")
     pairs = []
     for k in sorted(hr):
         (hw, hh), (lw, lh) = image_size(hr[k]), image_size(lr[k])
-        if abs(hw - lw * scale) >= scale or abs(hh - lh * scale) >= scale:
+        if hw // scale != lw or hh // scale != lh:
             raise DataError(lr[k], f"LR size {lw}×{lh} × {scale} does not match HR {hr[k].name} ({hw}×{hh})",
-                            expected=f"LR = HR / {scale}")
+                            expected=f"LR = HR / {scale} (HR {lw * scale}×{lh * scale}, or up to {scale - 1} px more, "
+                                     "cropped off)")
+        if min(lw, lh) < MIN_LR_SIDE:
+            raise DataError(lr[k], f"LR size {lw}×{lh} is too small", expected=f"at least {MIN_LR_SIDE} px per side")
         pairs.append((hr[k], lr[k]))
     return pairs
 
 
+def crop_hr(hr: np.ndarray, h: int, w: int, path: str | Path) -> tuple[np.ndarray, list[int]]:
+    """HR (read from ``path``) cropped at the bottom / right to h × w (scale × the LR size), and the rows / columns
+    removed ``[dh, dw]``. Never a resize."""
+    if h > hr.shape[0] or w > hr.shape[1]:
+        raise DataError(path, f"decoded HR image is {hr.shape[1]}×{hr.shape[0]}, smaller than {w}×{h}",
+                        expected=f"HR ≥ {w}×{h} (scale × LR)")
+    return np.ascontiguousarray(hr[:h, :w]), [hr.shape[0] - h, hr.shape[1] - w]
+
+
+def crop_to_scale(hr: np.ndarray, scale: int, path: str | Path) -> tuple[np.ndarray, list[int]]:
+    """An HR-only image cropped at the bottom / right to a multiple of ``scale`` (at most scale − 1 rows and columns
+    go; never a resize) and the rows / columns removed ``[dh, dw]``; an image whose LR would be smaller than
+    :data:`MIN_LR_SIDE` is a :class:`DataError`."""
+    hh, hw = hr.shape[:2]
+    h, w = hh - hh % scale, hw - hw % scale
+    if min(h, w) // scale < MIN_LR_SIDE:
+        raise DataError(path, f"HR size {hw}×{hh} is too small for scale {scale}",
+                        expected=f"at least {MIN_LR_SIDE * scale} px per side (LR ≥ {MIN_LR_SIDE} px)")
+    return crop_hr(hr, h, w, path)
+
+
 def hr_only_folder(hr_dir: str | Path) -> list[Path]:
+    """The HR images of a folder (LR made by :func:`degrade`); two files of one stem (``a.png``, ``a.jpg``) are an
+    error (they would be written to one name)."""
     hr_dir = require_dir(hr_dir, "HR images")
-    files = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(hr_dir, "no HR images", expected=f"files ending in {', '.join(IMAGE_SUFFIXES)}")
+    seen: dict[str, Path] = {}
+    for p in files:
+        if p.stem in seen:
+            raise DataError(p, f"two HR images share the name {p.stem!r} ({seen[p.stem].name}, {p.name})",
+                            expected="one HR image per name")
+        seen[p.stem] = p
     return files

@@ -449,7 +449,7 @@ class OneStepModule(_LatentModule):
         unet = self.generator_unet()
         trainable = M.count_params(self.model, trainable_only=True)
         save_sr_model(path, "onestep", unet.state_dict(), {**self.unet_meta, **self.settings},
-                      trainable_params=trainable, **extra)
+                      trainable_params=trainable, sr_scale=int(self.factor), **extra)
 
 
 def _clone(module: torch.nn.Module) -> torch.nn.Module:
@@ -458,8 +458,17 @@ def _clone(module: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(module)
 
 
+def onestep_scale(path: str | Path) -> int | None:
+    """The upscaling factor a one-step generator was trained for (None: a file from before it was stored)."""
+    trained = _load(path, "onestep").get("sr_scale")
+    return None if trained is None else int(plain_value(trained, "int", f"{path}: sr_scale"))
+
+
 def load_onestep(path: str | Path, codec: M.LatentCodec, scale: int = 4) -> M.OneStepSR:
     ck = _load(path, "onestep")
+    trained = ck.get("sr_scale")
+    if trained is not None and int(plain_value(trained, "int", f"{path}: sr_scale")) != int(scale):
+        raise ModelFileError(f"{path}: the generator was trained for ×{trained}, not ×{scale}")
     unet = _unet_from(ck, path)
     timestep = plain_config(ck["config"], ONESTEP_KEYS, path)["generator_timestep"]
     return M.OneStepSR(codec, unet, timestep, scale).eval()

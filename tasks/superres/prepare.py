@@ -3,8 +3,11 @@
 
 ``source: synthetic`` (tiny/smoke): HR crops of scikit-image's real photos (validation from photos held out
 of training) and procedural textures, LR by the Real-ESRGAN-style degradation (:mod:`tasks.superres.data`).
-``source: folders`` (full): real data — ``{split: {hr, lr}}`` paired folders (DIV2K, RealSR, DRealSR
-naming) or ``{split: {hr}}`` HR-only folders degraded by the same pipeline, under ``raw_dir``.
+``source: folders`` (full, or your own data): ``{split: {hr, lr}}`` paired folders under ``raw_dir``, matched by
+name (the same stem, or DIV2K / RealSR / DRealSR naming), each LR = ⌊HR / scale⌋
+(:func:`tasks.superres.data.pair_folders`); or ``{split: {hr}}`` HR-only folders whose LR is made by the synthetic source's degradation at the same ``scale``.
+HR sizes are never resized: an HR that is not a multiple of the scale loses its last < scale rows / columns
+(bottom / right; recorded as ``hr_cropped`` in the manifest); an LR side under 4 px is refused.
 """
 from __future__ import annotations
 
@@ -52,12 +55,12 @@ def _save(path: Path, img) -> None:
 
 
 def run(params: Params, out_dir: Path) -> dict:
-    import numpy as np
     from tqdm import tqdm
 
     from common.data.synthetic import item_rng
     from common.io import atomic_dir, atomic_write_json
-    from tasks.superres.data import Degradation, degrade, hr_only_folder, pair_folders, read_rgb, synthetic_pair
+    from tasks.superres.data import (Degradation, crop_hr, crop_to_scale, degrade, hr_only_folder, pair_folders,
+                                      read_rgb, synthetic_pair)
 
     scale = params.scale
     d = Degradation(scale=scale)
@@ -80,18 +83,23 @@ def run(params: Params, out_dir: Path) -> dict:
                     pairs = pair_folders(raw / spec.hr, raw / spec.lr, scale)
                     for hr_p, lr_p in tqdm(pairs, desc=f"{split} pairs", unit="img"):
                         lr = read_rgb(lr_p)  # HR cropped to exactly scale × LR (RealSR's differ by < scale px)
-                        hr = read_rgb(hr_p)[: lr.shape[0] * scale, : lr.shape[1] * scale]
-                        _save(root / split / "hr" / f"{hr_p.stem}.png", np.ascontiguousarray(hr))
+                        hr, cut = crop_hr(read_rgb(hr_p), lr.shape[0] * scale, lr.shape[1] * scale, hr_p)
+                        _save(root / split / "hr" / f"{hr_p.stem}.png", hr)
                         _save(root / split / "lr" / f"{hr_p.stem}.png", lr)
-                        items.append({"name": hr_p.stem, "source": str(hr_p)})
+                        items.append({"name": hr_p.stem, "source": str(hr_p), "lr_source": str(lr_p),
+                                      **({"hr_cropped": cut} if any(cut) else {})})
                 else:
                     for i, hr_p in enumerate(tqdm(hr_only_folder(raw / spec.hr), desc=f"{split} degrade", unit="img")):
-                        hr = read_rgb(hr_p)
-                        h, w = (s - s % scale for s in hr.shape[:2])
-                        hr = hr[:h, :w].copy()
+                        # HR cropped (bottom / right, < scale px, never resized) to a multiple of the scale
+                        hr, cut = crop_to_scale(read_rgb(hr_p), scale, hr_p)
                         _save(root / split / "hr" / f"{hr_p.stem}.png", hr)
                         _save(root / split / "lr" / f"{hr_p.stem}.png", degrade(hr, item_rng(params.seed, i, 12), d))
-                        items.append({"name": hr_p.stem, "source": str(hr_p)})
+                        items.append({"name": hr_p.stem, "source": str(hr_p),
+                                      **({"hr_cropped": cut} if any(cut) else {})})
+                cropped = sum("hr_cropped" in it for it in items)
+                if cropped:
+                    print(f"{split}: {cropped} HR image(s) cropped by < {scale} px at the bottom / right to a multiple "
+                          f"of the scale (manifest: hr_cropped = [rows, columns])")
             manifest["splits"][split] = items
         atomic_write_json(root / "manifest.json", manifest)
     print({s: len(v) for s, v in manifest["splits"].items()})

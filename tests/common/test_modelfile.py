@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from common.modelfile import ModelFileError, load_model_file, read_meta, save_model_file
+from tests.conftest import needs
 
 
 def test_round_trip_and_format_checks(tmp_path):
@@ -64,6 +65,7 @@ def test_pickled_objects_are_refused_without_running(tmp_path, capsys):
     assert "code ran" not in capsys.readouterr().out
 
 
+@needs("ultralytics")  # common.adapters.ultralytics (the detection / pose extra)
 def test_yolo_file_with_an_executable_activation_is_refused(tmp_path):
     """ultralytics' model parser evals a YAML's `activation` string: a file carrying its own YAML (format v2, or
     a v3 naming a path) is refused before anything reaches the parser, and nothing runs."""
@@ -93,6 +95,7 @@ def test_yolo_file_with_an_executable_activation_is_refused(tmp_path):
     assert not marker.exists(), "loading a model file ran code"
 
 
+@needs("ultralytics")  # common.adapters.ultralytics (the detection / pose extra)
 def test_truncated_yolo_file_is_named(tmp_path):
     from common.adapters.ultralytics import build_model, load_model, save_model
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import copy_repo, venv_env
+from tests.conftest import copy_repo, needs, venv_env
+
+pytestmark = needs("tasks", "ultralytics")  # runs the detection stages
 
 
 def _run(repo: Path, *args, env=None) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import pytest
 
 from common.stage import Field, ParamsError, StageId, StageParams, load_params, params_help
 from common.training.config import LightningConfig
-from tests.conftest import ROOT, copy_repo, venv_env
+from tests.conftest import ROOT, copy_repo, needs, venv_env
 
 
 class Inner(StageParams):
@@ -95,6 +95,7 @@ def _run(args, cwd, **kw):
                           timeout=120, **kw)
 
 
+@needs("tasks", "ultralytics")
 def test_stage_help_is_fast_and_lists_the_parameters():
     t0 = time.perf_counter()
     out = _run(["-m", "tasks.detection.train", "--help"], ROOT)
@@ -108,6 +109,7 @@ def test_stage_help_is_fast_and_lists_the_parameters():
     assert elapsed < (time.perf_counter() - t0), "--help should not import torch"
 
 
+@needs("tasks", "ultralytics")
 def test_typo_in_a_real_params_file_stops_before_any_work(tmp_path):
     repo_dir = copy_repo(tmp_path)
     p = repo_dir / "tasks/detection/params.yaml"
@@ -122,6 +124,7 @@ def test_typo_in_a_real_params_file_stops_before_any_work(tmp_path):
     assert check.returncode == 2 and "mdoe" in check.stderr
 
 
+@needs("tasks", "ultralytics")
 def test_lightning_config_typo_is_reported_against_params_yaml(tmp_path):
     """A key LightningCLI rejects (the `config:` part) is reported with its place in params.yaml, before any
     data is read (there is no prepared dataset in this copy)."""

@@ -129,3 +129,32 @@ def test_epoch_summary_prints_this_epochs_validation(capsys):
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
     assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and lines[1].startswith("epoch 2/2")
     assert "val/epoch_seen=0" in lines[0] and "val/epoch_seen=1" in lines[1]  # not the previous epoch's value
+
+
+def test_a_training_run_prints_no_warning_a_user_cannot_act_on(tmp_path, capsys, monkeypatch, recwarn):
+    """No LightningCLI `args`/`sys.argv` warning (a test runner's or a stage's own command line), no litlogger /
+    litmodels advert: what a training stage prints is about the run."""
+    import logging
+    import sys
+
+    from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
+
+    from common.training.cli import run_cli
+
+    monkeypatch.setattr(sys, "argv", ["pytest", "-q", "some/test.py"])
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addHandler(handler)
+    try:
+        run_cli(BoringModel, BoringDataModule, args=[
+            "fit", "--model=lightning.pytorch.demos.boring_classes.BoringModel", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
+            "--trainer.log_every_n_steps=1", f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"], prog="t")
+    finally:
+        for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+            logging.getLogger(name).removeHandler(handler)
+    assert sys.argv == ["pytest", "-q", "some/test.py"]  # given back
+    messages = [str(w.message) for w in recwarn] + records + capsys.readouterr().err.splitlines()
+    assert not [m for m in messages if "sys.argv" in m or "💡" in m or "LeafSpec" in m], messages

@@ -28,6 +28,16 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
         assert xs["recipe"][key] == tiny_train["model"]["init_args"][key], key
     for key in ("max_rotation", "min_scale", "max_scale"):
         assert xs["recipe"][key] == tiny_train["data"][key], key
+    # the joints travel with the model file; the peer's ONNX files carry ultralytics' metadata (its joints)
+    from common.export.onnx import onnx_metadata
+    from tasks.pose.data import CROWDPOSE_JOINTS
+    from tasks.pose.model import load_pose_meta
+
+    assert load_pose_meta(tiny_repo / "data/pose/train/litepose-xs/model.pt")["joints"] == CROWDPOSE_JOINTS
+    for name, precision in (("yolov8n-pose", "fp32"), ("yolov8n-pose+int8", "int8")):
+        meta = onnx_metadata(tiny_repo / f"data/pose/evaluate/{name}.onnx")
+        assert (meta["task"], meta["kpt_shape"], meta["variant"], meta["precision"]) == ("pose", "[14, 3]", name,
+                                                                                        precision)
     verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
     assert_claim_classes(doc)
     assert verdicts["xs_macs"] == "holds" and verdicts["s_macs"] == "holds"  # structural: every profile
