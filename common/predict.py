@@ -117,6 +117,29 @@ def check_out_folder(out: Path, images: Path, model: Path) -> None:
                          "would be replaced — choose a new folder or remove it")
 
 
+def same_size_groups(paths: list[Path], images: list, min_side: int, one_each: bool = False) -> list[list[int]]:
+    """Indices of ``images`` (HWC arrays) grouped by size, one forward pass per group (``one_each``: one per
+    image, for a sampler whose noise would otherwise depend on the batch). An image smaller than ``min_side`` on
+    a side stops the run, named."""
+    for p, im in zip(paths, images):
+        if min(im.shape[:2]) < min_side:
+            raise DataError(p, f"image {im.shape[1]}×{im.shape[0]} is smaller than the model's {min_side} px",
+                            expected=f"images at least {min_side} px on each side")
+    groups: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault((i,) if one_each else im.shape, []).append(i)
+    return list(groups.values())
+
+
+def find_beside(model: Path, rel: str) -> Path | None:
+    """``<folder>/<rel>`` for the nearest folder above ``model`` that has it: what a model needs beside it in the
+    pipeline's layout (e.g. ``autoencoder/model.pt`` or ``prepare/dataset/manifest.json``)."""
+    for parent in Path(model).resolve().parents:
+        if (parent / rel).is_file():
+            return parent / rel
+    return None
+
+
 def output_path(out: Path, image: Path, images_root: Path, suffix: str) -> Path:
     """Where the result for ``image`` goes: its path under the images folder, with ``suffix``; folders made."""
     rel = image.relative_to(images_root).with_suffix(suffix)

@@ -23,10 +23,14 @@ class _NoTips(logging.Filter):
 
 for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
     logging.getLogger(_name).addFilter(_NoTips())
-# a distillation teacher (and ultralytics' frozen DFL) is in eval mode on purpose
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
-# Lightning 2.6's own use of a torch API torch 2.14 deprecates: nothing a user of ours can change
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def _quiet_warnings() -> None:
+    """Warnings a user of ours cannot act on (set on every run: a caller may have reset the filters since)."""
+    # a distillation teacher (and ultralytics' frozen DFL) is in eval mode on purpose
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+    # Lightning 2.6's own use of a torch API torch 2.14 deprecates: nothing a user of ours can change
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class _LinkedCLI(LightningCLI):
@@ -75,6 +79,7 @@ def run_cli(model_class, datamodule_class, args: Sequence[str] | None = None, ru
     ``exit_on_error=False`` (pipeline stages): a bad option raises ``jsonargparse.ArgumentError`` instead of
     printing the usage and exiting, so the stage can say where in ``params.yaml`` the value came from."""
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    _quiet_warnings()
     prog = prog or f"python -m {model_class.__module__.rsplit('.', 1)[0]}"
     cli_class = type("TaskCLI", (_LinkedCLI,), {"links": tuple(links)}) if links else LightningCLI
     # LightningCLI warns when it is given `args` while sys.argv holds a command line too (a test runner's, or a

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.predict import Predictor, output_path, predict_main
+from common.predict import Predictor, find_beside, output_path, predict_main, same_size_groups
 
 OPTIONS = (
     ("--steps", {"type": int, "default": None,
@@ -28,14 +28,6 @@ OPTIONS = (
                        "help": "the autoencoder model file a DiffusionEdge model decodes with (default: "
                                "autoencoder/model.pt in a folder above --model, as the pipeline writes it)"}),
 )
-
-
-def find_beside(model: Path, rel: str) -> Path | None:
-    """``<folder>/<rel>`` for the nearest folder above ``model`` that has it (the pipeline's layout)."""
-    for parent in Path(model).resolve().parents:
-        if (parent / rel).is_file():
-            return parent / rel
-    return None
 
 
 def _load(path: Path) -> dict:
@@ -85,21 +77,14 @@ def _predict(model: dict, paths: list[Path], args: argparse.Namespace) -> list:
     import numpy as np
     import torch
 
-    from common.data.errors import DataError
     from tasks.edges.data import read_image
     from tasks.edges.module import to_tensor
 
     run, multiple = _runner(model, args)
     images = [read_image(p) for p in paths]
-    for p, im in zip(paths, images):
-        if min(im.shape[:2]) < multiple:
-            raise DataError(p, f"image {im.shape[1]}×{im.shape[0]} is smaller than the model's {multiple} px",
-                            expected=f"images at least {multiple} px on each side")
     out: list = [None] * len(paths)
-    groups: dict[tuple, list[int]] = {}
-    for i, im in enumerate(images):  # RCF: one forward pass per image size; the sampler: one per image (see above)
-        groups.setdefault(im.shape if model["kind"] == "rcf" else (i,), []).append(i)
-    for idx in groups.values():
+    # RCF: one forward pass per image size; the sampler: one per image (see above)
+    for idx in same_size_groups(paths, images, multiple, one_each=model["kind"] != "rcf"):
         prob = run(torch.stack([to_tensor(images[i]) for i in idx]))
         for i, p in zip(idx, prob):
             out[i] = {"map": np.round(p[0].clamp(0, 1).numpy() * 255).astype(np.uint8), "kind": model["kind"],

@@ -281,7 +281,7 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
                     r is not None for r in per_te) else None,
                 "atc_seconds": float(np.mean(atc_s)),
                 "speedup": seed_interval([a / max(b, 1e-9) for a, b in zip(timing[f"tc_k{kk}_s"], atc_s)],
-                                         what="timing repeats", level=level).as_dict()}
+                                         what="timing repeats", level=level, ratio=True).as_dict()}
         doc["atc"][f"k{kk}"] = row
     if "k1" in doc["atc"]:
         for dim in dims:
@@ -313,7 +313,8 @@ def run(params: Params, out_dir: Path, train_dir=TRAIN, topo_dir=CONCENTRATION, 
         doc["embed"]["results"][name] = res
     fr, dw = emb["results"]["fastrp"]["runs"], emb["results"]["deepwalk"]["runs"]
     ratios = [d["seconds"] / max(f["seconds"], 1e-9) for f, d in zip(fr, dw)]
-    derived["fastrp_speedup"] = (seed_interval(ratios, what="seeds (wall-time ratios)", level=level).as_dict()
+    derived["fastrp_speedup"] = (seed_interval(ratios, what="seeds (wall-time ratios)", level=level,
+                                               ratio=True).as_dict()
                                  if len(ratios) >= 2 else ratios[0])
     derived["fastrp_auc_gap"] = est(*paired_gap(lp_draws["fastrp"]["auc"], lp_draws["deepwalk"]["auc"]), e_edges,
                                     what="fastrp_auc_gap")

@@ -16,7 +16,7 @@ import argparse
 import math
 from pathlib import Path
 
-from common.predict import Predictor, output_path, predict_main
+from common.predict import Predictor, find_beside, output_path, predict_main, same_size_groups
 
 OPTIONS = (
     ("--scale", {"type": int, "default": None,
@@ -26,14 +26,6 @@ OPTIONS = (
                        "help": "the autoencoder model file the generator encodes / decodes with (default: "
                                "autoencoder/model.pt in a folder above --model, as the pipeline writes it)"}),
 )
-
-
-def find_beside(model: Path, rel: str) -> Path | None:
-    """``<folder>/<rel>`` for the nearest folder above ``model`` that has it (the pipeline's layout)."""
-    for parent in Path(model).resolve().parents:
-        if (parent / rel).is_file():
-            return parent / rel
-    return None
 
 
 def _load(path: Path) -> dict:
@@ -73,22 +65,14 @@ def _predict(model: dict, paths: list[Path], args: argparse.Namespace) -> list:
     import numpy as np
     import torch
 
-    from common.data.errors import DataError
     from tasks.superres.data import read_rgb
     from tasks.superres.evaluate import run_padded
     from tasks.superres.module import to_tensor
 
     sr, scale, multiple = _model(model, args)
     images = [read_rgb(p) for p in paths]
-    for p, im in zip(paths, images):
-        if min(im.shape[:2]) < multiple:
-            raise DataError(p, f"image {im.shape[1]}×{im.shape[0]} is too small",
-                            expected=f"at least {multiple} px per side")
     out: list = [None] * len(paths)
-    by_shape: dict[tuple, list[int]] = {}
-    for i, im in enumerate(images):  # one forward pass per image size
-        by_shape.setdefault(im.shape, []).append(i)
-    for idx in by_shape.values():
+    for idx in same_size_groups(paths, images, multiple):  # one forward pass per image size
         y = run_padded(sr, torch.stack([to_tensor(images[i]) for i in idx]), scale, multiple)
         for i, img in zip(idx, y.clamp(0, 1)):
             out[i] = {"image": np.round(img.permute(1, 2, 0).numpy() * 255).astype(np.uint8), "scale": scale,

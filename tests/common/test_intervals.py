@@ -120,3 +120,17 @@ def test_not_testable_and_no_interval():
     assert j["verdict"] == NOT_TESTABLE and "not measured at profile `tiny`" in j["reason"]
     j = claim().judge({"gain": 0.3})  # a point value never becomes holds
     assert j["verdict"] == NO_INTERVAL and j["point"] == HOLDS and j["reason"] == "point check: holds"
+
+
+def test_a_ratio_interval_is_multiplicative_and_stays_positive():
+    """Speed-ups over 3 repeats (the linkpred FastRP run): the raw t interval reaches below 0, the log one does not."""
+    speedups = [168.18, 80.91, 383.12]
+    raw = seed_interval(speedups, what="repeats")
+    assert raw.lo < 0  # the statistic this replaces for ratios
+    r = seed_interval(speedups, what="repeats", ratio=True)
+    geo = math.exp(sum(math.log(v) for v in speedups) / 3)
+    assert r.value == pytest.approx(geo) and 0 < r.lo < min(speedups) and r.hi > max(speedups)
+    assert r.lo * r.hi == pytest.approx(geo ** 2)  # symmetric on the log scale
+    assert "geometric mean" in r.noise
+    with pytest.raises(ValueError, match="positive"):
+        seed_interval([2.0, -1.0], what="repeats", ratio=True)
