@@ -211,6 +211,8 @@ def test_an_ultralytics_checkpoint_needs_the_trust_parameter(ultralytics_checkpo
     assert torch.equal(model.eval()(x)[0], theirs(x)[0])  # the same network, rebuilt from the shipped YAML
 
 
+@pytest.mark.slow  # the whole chain (~2.5 min): the fast suite checks its parts (the COCO test below through dvc,
+# import + predict here, every export's metadata in tests/detection/test_pipeline.py)
 def test_own_data_and_own_checkpoint_through_dvc(tiny_repo, user_yolo, ultralytics_checkpoint):
     """`dvc repro tasks/detection` on a user's 3-class data.yaml, starting from the user's ultralytics checkpoint:
     nc = 3 in every stage, the report names the checkpoint, and ultralytics loads our ONNX exports."""

@@ -40,6 +40,24 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     assert "## Structural check" in report and "| pruned+ft |" in report
     assert (tiny_reports(tiny_repo) / "detection.png").stat().st_size > 1000
     assert "## Training" in report and (tiny_reports(tiny_repo) / "detection_training.png").stat().st_size > 1000
+    curves = sorted(p.name for p in (tiny_reports(tiny_repo) / "curves" / "detection").iterdir())  # DVC plots
+    assert curves == ["distill.csv", "finetune.csv", "sparse_train.csv", "train_teacher.csv"]
+
+    # every export (fp32 and INT8) carries ultralytics' metadata: ultralytics loads it with the data's classes
+    import yaml
+    from ultralytics import YOLO
+
+    from common.export.onnx import onnx_metadata
+
+    names = yaml.safe_load((tiny_repo / "data/detection/prepare/dataset/data.yaml").read_text())["names"]
+    for onnx in sorted((tiny_repo / "data/detection/export").glob("*.onnx")):
+        meta = onnx_metadata(onnx)
+        assert yaml.safe_load(meta["names"]) == names and meta["task"] == "detect", onnx.name
+        assert meta["precision"] == ("int8" if onnx.stem.endswith("+int8") else "fp32")
+    img = sorted((tiny_repo / "data/detection/prepare/dataset/images/val").iterdir())[0]
+    res = YOLO(str(tiny_repo / "data/detection/export/pruned+cwd+int8.onnx"), task="detect").predict(
+        str(img), imgsz=128, conf=0.001, verbose=False)[0]
+    assert res.names == names
 
     # the index renders from the reports present (the whole graph — every task's tiny pipeline, which each
     # task's own test already runs — is the slow test below); a second repro of the task is a no-op
