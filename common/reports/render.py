@@ -255,6 +255,14 @@ def read_epoch_metrics(csv_path: str | Path) -> dict[str, tuple[list[float], lis
     return {k: ([e + 1 for e in sorted(d)], [sum(d[e]) / len(d[e]) for e in sorted(d)]) for k, d in per.items() if d}
 
 
+def training_logs(train_dir: str | Path) -> dict[str, Path]:
+    """Every Lightning ``logs/metrics.csv`` under a task's training outputs, named by its run's folder relative to
+    ``train_dir`` (``teacher``, ``student-kd``, …): the runs :func:`write_curves` turns into DVC plots."""
+    train_dir = Path(train_dir)
+    return {(p.parent.parent.relative_to(train_dir).as_posix().replace("/", "-") or train_dir.name): p
+            for p in sorted(train_dir.glob("**/logs/metrics.csv"))}
+
+
 def write_curves(out_dir: str | Path, task: str, runs: dict[str, str | Path], last: str | None = None) -> list[str]:
     """Training curves for DVC's plots: ``<out>/curves/<task>/<run>.csv`` (a folder the root ``dvc.yaml`` declares
     as plots, x = epoch), one row per epoch with every metric the run logged (:func:`read_epoch_metrics`: step rows

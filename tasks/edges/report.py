@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from common.io import atomic_write_bytes, project_params, read_json
-from common.reports.render import fmt, md_table, render_task_report
+from common.reports.render import fmt, md_table, render_task_report, training_logs, write_curves
 from common.reports import report_dir
 from common.reports.schema import load_paper
 
@@ -164,6 +164,7 @@ def main(argv=None) -> None:
         "DiffusionEdge = UNet + condition encoder + decoder. Canny has no parameters; its 'PyTorch ms' is OpenCV's time.",
     ]
     notes += findings(variants, derived, doc)
+    write_curves(args.out, "edges", training_logs(DATA / "train"))  # DVC plots: reports/curves/edges/
     render_task_report(task="edges", paper=paper, profile=project_params()["profile"], hardware=doc["hardware"],
                        variants=variants, derived=derived, columns=COLUMNS,
                        plot={"x": "latency_ms", "y": "ods_crisp", "xlabel": "latency (ms, 1 thread; ONNX where exported)",

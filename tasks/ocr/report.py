@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from common.io import atomic_write_bytes, project_params, read_json
-from common.reports.render import fmt, md_table, render_task_report
+from common.reports.render import fmt, md_table, render_task_report, training_logs, write_curves
 from common.reports import report_dir
 from common.reports.schema import load_paper
 
@@ -162,6 +162,7 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
         "Distillation: Hinton KD (τ from the config) on every CTC frame's class posteriors, teacher and student "
         "emitting the same frames (crop width / 4) (`common.distill.KDLoss` on the `head` taps).",
     ]
+    write_curves(out_dir, "ocr", training_logs(data / "train"))  # DVC plots: reports/curves/ocr/
     return render_task_report(task="ocr", paper=paper, profile=project_params()["profile"], hardware=res["hardware"],
                               variants=variants, derived=derive(variants, train), columns=COLUMNS,
                               plot={"x": "latency_ms_p50", "y": "f1", "xlabel": "CPU latency per image, 1 thread (ms)",

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from common.io import project_params, read_json
-from common.reports.render import fmt, md_table, render_task_report
+from common.reports.render import fmt, md_table, render_task_report, training_logs, write_curves
 from common.reports import report_dir
 from common.reports.schema import load_paper
 
@@ -168,6 +168,7 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
         "Latency: onnxruntime CPU, batch 1, p50 after warm-up; INT8 = static QDQ, per-channel int8 weights, uint8 "
         "activations, MinMax calibration on training images.",
     ]
+    write_curves(out_dir, "pose", training_logs(data / "train"))  # DVC plots: reports/curves/pose/
     return render_task_report(task="pose", paper=paper, profile=project_params()["profile"],
                               hardware=summary["hardware"], variants=variants,
                               derived=derive(variants, structure, paper), columns=COLUMNS,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from common.io import atomic_write_bytes, project_params, read_json
-from common.reports.render import fmt, md_table, render_task_report
+from common.reports.render import fmt, md_table, render_task_report, training_logs, write_curves
 from common.reports import report_dir
 from common.reports.schema import load_paper
 
@@ -223,6 +223,7 @@ def main(argv=None) -> None:
     paper = load_paper("tasks/reid/paper.yaml")
     variants = {n: flatten(n, doc["models"][n]) for n in ORDER if n in doc["models"]}
     derived = derive(variants, doc)
+    write_curves(args.out, "reid", training_logs(DATA / "train"))  # DVC plots: reports/curves/reid/
     render_task_report(task="reid", paper=paper, profile=project_params()["profile"], hardware=doc["hardware"],
                        variants=variants, derived=derived, columns=COLUMNS,
                        plot={"x": "latency_ms_torch", "y": "map_visual", "xlabel": "PyTorch latency, ms",

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from common.io import atomic_write_bytes, project_params, read_json
-from common.reports.render import fmt, md_table, render_task_report
+from common.reports.render import fmt, md_table, render_task_report, training_logs, write_curves
 from common.reports import report_dir
 from common.reports.schema import load_paper
 
@@ -186,6 +186,7 @@ def main(argv=None) -> None:
                      f"{doc['train'].get('one_step_kd', {}).get('settings', {}).get('kd_teacher_steps', '?')}-step "
                      "DDIM samples (latent MSE) into the same LoRA generator.")
     notes += findings(variants, derived, doc)
+    write_curves(args.out, "superres", training_logs(DATA / "train"))  # DVC plots: reports/curves/superres/
     render_task_report(task="superres", paper=paper, profile=project_params()["profile"], hardware=doc["hardware"],
                        variants=variants, derived=derived, columns=COLUMNS,
                        plot={"x": "latency_ms_onnx", "y": "dists", "xlabel": "ONNX latency (ms, 1 thread)",
