@@ -10,5 +10,6 @@ EXTRA_MODULES = {
     "pytesseract": "pytesseract", "rapidocr-onnxruntime": "rapidocr_onnxruntime",
     "sentence-transformers": "sentence_transformers", "datasets": "datasets", "torch-geometric": "torch_geometric",
     "gensim": "gensim", "scikit-learn": "sklearn", "networkx": None,  # torch itself needs networkx
+    "openvino": "openvino", "nncf": "nncf", "ncnn": "ncnn", "pnnx": "pnnx",
     "pytest": None, "edgerepro": None,
 }

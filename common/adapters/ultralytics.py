@@ -439,3 +439,38 @@ def head_decode_nodes(onnx_path: Path, head_index: int) -> list[str]:
     prefix = f"/model.{head_index}/"
     return [n.name for n in onnx.load(str(onnx_path), load_external_data=False).graph.node
             if prefix in n.name and "/cv2." not in n.name and "/cv3." not in n.name]
+
+
+def write_checkpoint(model: DetectionModel, path: str | Path, imgsz: int, data_yaml: str | Path) -> Path:
+    """Our model as an ultralytics checkpoint (``{"model": …, "train_args": …}``, ultralytics' default arguments
+    attached as a checkpoint it trained would carry), for ultralytics' own exporter: the peer a user would pick.
+    The file is a pickle of *our* model object, read back only by ultralytics in the same stage."""
+    from ultralytics.cfg import get_cfg
+
+    model = model.float().eval()
+    model.args = vars(get_cfg())
+    torch.save({"model": model, "train_args": {"imgsz": int(imgsz), "data": str(data_yaml)},
+                "date": None, "version": ultralytics.__version__}, str(path))
+    return Path(path)
+
+
+def export_with_ultralytics(checkpoint: str | Path, **args) -> Path:
+    """``YOLO(checkpoint).export(**args)`` (e.g. ``format="openvino", int8=True``): the exported folder or file."""
+    from ultralytics import YOLO
+
+    return Path(YOLO(str(checkpoint), task="detect").export(device="cpu", **args))
+
+
+def validate_with_ultralytics(model_path: str | Path, data_yaml: str | Path, imgsz: int, workdir: str | Path) -> dict:
+    """ultralytics' own ``val`` of any model file it loads (ours or its exports) on the data's ``val`` split, at
+    its documented evaluation settings (conf 0.001, IoU 0.7), batch 1: ``{"map50", "map50_95"}``."""
+    from ultralytics import YOLO
+
+    res = YOLO(str(model_path), task="detect").val(data=str(data_yaml), imgsz=int(imgsz), batch=1, split="val",
+                                                   conf=0.001, iou=0.7, device="cpu", plots=False, verbose=False,
+                                                   rect=False, project=str(workdir), name="val", exist_ok=True)
+    return {"map50": float(res.box.map50), "map50_95": float(res.box.map)}
+
+
+def version() -> str:
+    return ultralytics.__version__

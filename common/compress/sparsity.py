@@ -3,8 +3,10 @@
 
 * :func:`bn_l1` — the penalty as a differentiable term, for modules that add it to their loss;
 * :class:`BNSparsity` — a Lightning callback that adds the penalty's sub-gradient λ·sign(γ) to γ.grad
-  after every backward pass (what the slimming reference code does), so *any* LightningModule gets
-  sparsity training without changing its loss. λ follows a schedule over epochs; ``"paper"`` is the
+  after every backward pass (what the slimming reference code does), so *any* LightningModule gets sparsity
+  training without changing its loss. Gradient clipping (if the recipe clips) then scales the penalty and the task
+  gradient together, so their ratio, which decides which channels shrink, is λ's: added after clipping instead,
+  the same λ shrank every |γ| alike and the detector collapsed (measured). λ follows a schedule over epochs; ``"paper"`` is the
   detection paper's (arXiv 2509.12918) s(e) = s0·(1 − 0.9·e/E).
 * :func:`gamma_values` / :func:`gamma_stats` — the |γ| distribution (histograms in reports).
 """

@@ -39,44 +39,19 @@ def count_gflops(model: nn.Module, sample: torch.Tensor) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def _latency(onnx_path: str, shape: list[int], threads: list[int], warmup: int, runs: int) -> dict:
-    """Runs in the measuring process (:func:`common.evaluate.measure.run_measured`)."""
-    import onnxruntime as ort
-
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    out = {}
-    for n in threads:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = n
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        for _ in range(warmup):
-            sess.run(None, {name: x})
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            sess.run(None, {name: x})
-            times.append((time.perf_counter() - t0) * 1e3)
-        out[str(n)] = {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90)),
-                       "mean": float(np.mean(times)), "runs": runs}
-        del sess
-    return out
-
-
 def onnx_latency(onnx_path: str | Path, input_shape: list[int], threads: tuple[int, ...] = (1, 2),
                  warmup: int = 10, runs: int = 50) -> dict:
-    """``{"latency_ms": {threads: {p50, p90, mean, runs}}, "peak_mem_mb"}`` of an ONNX model, measured in a fresh
-    process (``peak_mem_mb``: what loading and running the sessions added to it, onnxruntime's import aside)."""
-    from common.evaluate.measure import run_measured
+    """``{"latency_ms": {threads: {p50, p90, mean, runs}}, "peak_mem_mb"}`` of an ONNX model on ONNX Runtime, measured
+    in a fresh process by :func:`common.runtime.measure` (the one timing loop of every runtime); ``input_shape`` may be
+    any (N, C, H, W)."""
+    import numpy as np  # noqa: F401 - the worker's input
 
-    try:
-        m = run_measured(_latency, str(onnx_path), list(input_shape), list(threads), warmup, runs,
-                         imports=("onnxruntime",))
-    except Exception as e:  # noqa: BLE001 - the file and the cause
-        raise RuntimeError(f"{onnx_path}: latency measurement failed: {type(e).__name__}: {e}") from e
-    return {"latency_ms": m.result, "peak_mem_mb": m.added_mb}
+    from common.runtime import Artifact, measure_shape
+
+    art = Artifact(Path(onnx_path).stem, "onnxruntime", "fp32", {"any": str(onnx_path)})
+    m = measure_shape(art, list(input_shape), threads=tuple(threads), warmup=warmup, runs=runs)
+    lat = {t: {k: v for k, v in rec.items() if k != "times"} for t, rec in m["latency_ms"].items()}
+    return {"latency_ms": lat, "peak_mem_mb": m["peak_mem_mb"]}
 
 
 def hardware() -> dict:

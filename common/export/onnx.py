@@ -33,11 +33,16 @@ def export_onnx(
     input_name: str = "images",
     output_names: list[str] | None = None,
     dynamic_batch: bool = True,
+    dynamic_hw: bool = False,
     simplify: bool = True,
     atol: float = 1e-3,
     check_samples: torch.Tensor | None = None,
 ) -> dict:
-    """Export ``model`` (in eval mode) to ``path``; return export facts including ``max_abs_diff``."""
+    """Export ``model`` (in eval mode) to ``path``; return export facts including ``max_abs_diff``.
+
+    ``dynamic_hw``: the input's height and width (and the outputs' last axis) are dynamic too, so one file runs at
+    the trained size and at another (latency at the paper's input size); the model must trace its size-dependent
+    constants as operations (ultralytics' ``Detect.dynamic = True``)."""
     import onnx
     import onnxruntime as ort
 
@@ -49,7 +54,11 @@ def export_onnx(
     with torch.no_grad():
         ref = _flatten(model(sample))
     output_names = output_names or [f"output{i}" for i in range(len(ref))]
-    dynamic_axes = {input_name: {0: "batch"}, **{n: {0: "batch"} for n in output_names}} if dynamic_batch else None
+    dynamic_axes = None
+    if dynamic_batch or dynamic_hw:
+        in_axes = {**({0: "batch"} if dynamic_batch else {}), **({2: "height", 3: "width"} if dynamic_hw else {})}
+        out_axes = {**({0: "batch"} if dynamic_batch else {}), **({ref[0].dim() - 1: "anchors"} if dynamic_hw else {})}
+        dynamic_axes = {input_name: in_axes, **{n: dict(out_axes) for n in output_names}}
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         tmp_path = Path(tmp) / path.name
         torch.onnx.export(model, (sample,), str(tmp_path), opset_version=opset, input_names=[input_name],

@@ -31,7 +31,6 @@ VISDRONE_CLASSES = ("pedestrian", "people", "bicycle", "car", "van", "truck", "t
 VISDRONE_IGNORED = {0: "ignored region", 11: "others"}
 VISDRONE_FIELDS = ("bbox_left", "bbox_top", "bbox_width", "bbox_height", "score", "object_category",
                    "truncation", "occlusion")
-BORDER_TOLERANCE_PX = 2  # VisDrone boxes may overshoot the border by a pixel or two; more is an error
 
 
 def write_data_yaml(root: Path, names: tuple[str, ...] | list[str]) -> None:
@@ -45,9 +44,15 @@ def write_data_yaml(root: Path, names: tuple[str, ...] | list[str]) -> None:
 
 
 # --------------------------------------------------------------------------- VisDrone-DET converter
-def parse_visdrone_annotation(path: Path, img_w: int, img_h: int) -> list[tuple[int, float, float, float, float]]:
-    """One VisDrone-DET annotation file → YOLO rows; classes 0 (ignored region) and 11 (others) dropped."""
+def parse_visdrone_annotation(path: Path, img_w: int, img_h: int,
+                              ) -> tuple[list[tuple[int, float, float, float, float]], int]:
+    """One VisDrone-DET annotation file → (YOLO rows, number of boxes clipped to the image); classes 0 (ignored
+    region) and 11 (others) dropped.
+
+    A box crossing the image edge (by any amount: VisDrone annotates objects cut by the frame, with ``truncation``
+    > 0) is clipped to the image and counted; one with no area inside the image is an error."""
     rows = []
+    clipped = 0
     for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.strip().rstrip(",")
         if not line:
@@ -68,18 +73,22 @@ def parse_visdrone_annotation(path: Path, img_w: int, img_h: int) -> list[tuple[
             continue
         if w <= 0 or h <= 0:
             raise DataError(path, f"empty box {w}x{h}", line=lineno, expected="bbox_width, bbox_height > 0")
-        tol = BORDER_TOLERANCE_PX
-        if x < -tol or y < -tol or x + w > img_w + tol or y + h > img_h + tol:
-            raise DataError(path, f"box x={x} y={y} w={w} h={h} lies outside the {img_w}x{img_h} image",
-                            line=lineno, expected=f"a box inside the image (±{tol} px)")
         x0, y0 = max(x, 0), max(y, 0)
         x1, y1 = min(x + w, img_w), min(y + h, img_h)
+        if x1 <= x0 or y1 <= y0:
+            raise DataError(path, f"box x={x} y={y} w={w} h={h} lies outside the {img_w}x{img_h} image",
+                            line=lineno, expected="a box overlapping the image (one crossing its edge is clipped)")
+        if (x0, y0, x1, y1) != (x, y, x + w, y + h):
+            clipped += 1
         rows.append((cat - 1, *xywh_pixels_to_yolo(x0, y0, x1 - x0, y1 - y0, img_w, img_h)))
-    return rows
+    return rows, clipped
 
 
 def convert_visdrone_split(src: str | Path, out_root: Path, split: str) -> dict:
-    """``src`` = a VisDrone-DET folder holding ``images/`` and ``annotations/`` (e.g. VisDrone2019-DET-val)."""
+    """``src`` = a VisDrone-DET folder holding ``images/`` and ``annotations/`` (e.g. VisDrone2019-DET-val).
+
+    Returns ``{"images", "boxes", "clipped_boxes"}``: ``clipped_boxes`` counts the boxes crossing the image edge
+    that were clipped to it (also logged when there are any)."""
     src = require_dir(src, "VisDrone split")
     images_dir = require_dir(src / "images", "VisDrone images")
     ann_dir = require_dir(src / "annotations", "VisDrone annotations")
@@ -88,17 +97,20 @@ def convert_visdrone_split(src: str | Path, out_root: Path, split: str) -> dict:
         raise DataError(images_dir, "no images found", expected="*.jpg files")
     (out_root / "images" / split).mkdir(parents=True, exist_ok=True)
     (out_root / "labels" / split).mkdir(parents=True, exist_ok=True)
-    n_boxes = 0
+    n_boxes = n_clipped = 0
     for img in images:
         ann = ann_dir / f"{img.stem}.txt"
         if not ann.is_file():
             raise DataError(ann, "annotation file missing for image " + img.name, expected=f"{ann.name}")
         w, h = image_size(img)
-        rows = parse_visdrone_annotation(ann, w, h)
+        rows, clipped = parse_visdrone_annotation(ann, w, h)
         n_boxes += len(rows)
+        n_clipped += clipped
         shutil.copyfile(img, out_root / "images" / split / img.name)
         (out_root / "labels" / split / f"{img.stem}.txt").write_text("".join(format_yolo_line(*r) + "\n" for r in rows))
-    return {"images": len(images), "boxes": n_boxes}
+    if n_clipped:
+        print(f"{src.name}: {n_clipped} boxes crossing the image edge clipped to it")
+    return {"images": len(images), "boxes": n_boxes, "clipped_boxes": n_clipped}
 
 
 # --------------------------------------------------------------------------- synthetic VisDrone-like scenes

@@ -43,6 +43,10 @@ class DetectionModule(TaskModule):
             overrides model_cfg.
         teacher_weights: an edgerepro model file of a frozen teacher; when set, the loss adds channel-wise
             distillation (CWD) from the teacher's feature maps at ``distill_taps``.
+        kept_channels: a ``prune.json`` whose ``kept_channels`` names, per tap, the teacher channel each student
+            channel was pruned from (the teacher is the pruned model's parent): CWD compares each student channel
+            with its own parent channel, no adapter. Null: a learnable 1×1 adapter (random init) maps the
+            student's channels to the teacher's.
         distill_taps: module names tapped in both models; default: the neck outputs that feed Detect
             (P3/P4/P5, ``model.15/18/21`` in YOLOv8).
         cwd_tau: CWD temperature T.
@@ -55,7 +59,8 @@ class DetectionModule(TaskModule):
 
     def __init__(self, model_cfg: str = "yolov8n.yaml", nc: int | None = None, names: list[str] | None = None,
                  init_weights: str | None = None,
-                 teacher_weights: str | None = None, distill_taps: list[str] | None = None, cwd_tau: float = 1.0,
+                 teacher_weights: str | None = None, kept_channels: str | None = None,
+                 distill_taps: list[str] | None = None, cwd_tau: float = 1.0,
                  cwd_weight: float = 10.0, conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
                  **recipe: Any):
         recipe.setdefault("nominal_batch_size", 64)
@@ -71,7 +76,8 @@ class DetectionModule(TaskModule):
         self.model = yolo.load_model(init_weights) if init_weights else yolo.build_model(model_cfg, nc)
         if nc is None:  # a model file alone (no data to check it against): its own classes
             nc = int(self.model.yaml["nc"])
-            names = names or [self.model.names[i] for i in range(nc)] if isinstance(self.model.names, dict) else names
+            if not names and isinstance(self.model.names, dict):
+                names = [self.model.names[i] for i in range(nc)]
         elif init_weights:
             yolo.check_classes(self.model, nc, init_weights, "the data")
             had = getattr(self.model, "names", None)
@@ -86,9 +92,10 @@ class DetectionModule(TaskModule):
         if teacher_weights:
             teacher = yolo.load_model(teacher_weights)
             yolo.check_classes(teacher, nc, teacher_weights, "the data")
-            self._attach_teacher(teacher, distill_taps, cwd_tau, cwd_weight)
+            self._attach_teacher(teacher, distill_taps, cwd_tau, cwd_weight, kept_channels)
 
-    def _attach_teacher(self, teacher, taps: list[str] | None, tau: float, weight: float) -> None:
+    def _attach_teacher(self, teacher, taps: list[str] | None, tau: float, weight: float,
+                        kept_file: str | None = None) -> None:
         from common.distill.losses import CWDLoss
         from common.distill.taps import tap_channels
         from common.training.module import DistillTerm
@@ -97,7 +104,15 @@ class DetectionModule(TaskModule):
             taps = [f"model.{i}" for i in self.model.model[-1].f]  # Detect's inputs: P3, P4, P5
         sample = torch.zeros(1, 3, 64, 64)
         s_ch, t_ch = tap_channels(self.model, taps, sample), tap_channels(teacher, taps, sample)
-        terms = [DistillTerm(t, t, CWDLoss(tau, s_ch[t], t_ch[t]), weight) for t in taps]
+        kept: dict[str, list[int]] = {}
+        if kept_file:
+            from common.io import read_json
+
+            kept = read_json(kept_file).get("kept_channels") or {}
+            missing = [t for t in taps if t not in kept]
+            if missing:
+                raise ValueError(f"{kept_file}: no kept_channels for taps {missing} (has {sorted(kept)})")
+        terms = [DistillTerm(t, t, CWDLoss(tau, s_ch[t], t_ch[t], teacher_index=kept.get(t)), weight) for t in taps]
         self.set_teacher(teacher, terms)
 
     # ---------------------------------------------------------------- loss

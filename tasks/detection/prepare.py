@@ -5,6 +5,10 @@ real VisDrone-DET release found under ``raw_dir`` (a DVC dependency: editing an 
 A user's own dataset: ``source: yolo`` reads an ultralytics ``data.yaml`` (``data``), ``source: coco`` a COCO
 instances json + image folder per split (``raw_dir`` + ``splits``). The classes (count and names) always come
 from the data and are written to ``dataset/data.yaml``, which every later stage reads.
+
+``stats.json`` names the data converted: ``source``, and ``raw_dir`` + ``raw_splits`` (our split → the release's
+folder, or COCO's {json, images}) for visdrone / coco, ``data_yaml`` for yolo. VisDrone boxes crossing the image
+edge are clipped to it and counted in ``clipped_boxes`` (per split), ``clipped_boxes_total``, ``clipped_boxes_note``.
 """
 from __future__ import annotations
 
@@ -68,6 +72,11 @@ def run(params: Params, out_dir: Path) -> dict:
         elif params.source == "visdrone":
             raw = Path(params.raw_dir)
             stats = {split: convert_visdrone_split(raw / folder, root, split) for split, folder in params.splits.items()}
+            clipped = {split: st.pop("clipped_boxes") for split, st in stats.items()}
+            extra = {"raw_dir": params.raw_dir, "raw_splits": dict(params.splits),
+                     "clipped_boxes": clipped, "clipped_boxes_total": sum(clipped.values()),
+                     "clipped_boxes_note": "VisDrone boxes crossing the image edge (objects cut by the frame) "
+                                           "were clipped to the image; counts per split"}
         elif params.source == "yolo":
             from common.data.yolo import YoloDataYaml, copy_yolo_split
 
@@ -87,6 +96,7 @@ def run(params: Params, out_dir: Path) -> dict:
                                 f"categories {per_split['val']} differ from the training json's {per_split['train']}",
                                 expected="the same categories in both splits")
             names = per_split["train"]
+            extra = {"raw_dir": params.raw_dir, "raw_splits": {k: dict(v) for k, v in params.splits.items()}}
         write_data_yaml(root, names)
         for split in stats:  # what we wrote must pass the same checks as a user's data
             validate_yolo_split(root / "images" / split, len(names), check_images=False)

@@ -5,11 +5,17 @@
 =============== ============================== ===================================================
 stage           configs                        starts from / adds
 =============== ============================== ===================================================
-train_teacher   teacher.yaml                   YOLOv8 from its YAML (the baseline and CWD teacher)
-sparse_train    teacher.yaml + sparse.yaml     the teacher; + λ(e)·Σ|γ| (``common.compress.sparsity``)
+train_teacher   teacher.yaml                   YOLOv8 from its YAML (the baseline)
+sparse_train    teacher.yaml + sparse.yaml     the baseline; SGD + λ(e)·Σ|γ| (``common.compress.sparsity``)
 finetune        teacher.yaml + finetune.yaml   the pruned model; detection loss only (ablation row)
-distill         teacher.yaml + distill.yaml    the pruned model; + CWD from the unpruned teacher
+distill         teacher.yaml + distill.yaml    the pruned model; + CWD from its parent, the sparsity-trained
+                                               model (the strongest unpruned model of the chain), each
+                                               student channel against the parent channel it was kept from
 =============== ============================== ===================================================
+
+``finetune`` and ``distill`` train ``seeds`` runs each (seeds ``seed``, ``seed + 1``, …): the first seed's model is
+the stage's ``model.pt`` (the one exported), every seed's metrics and logs are under ``seeds/<seed>/`` and
+``seeds.json`` lists their validation mAP, from which the report draws its intervals.
 
 ``python -m tasks.detection.train <stage>`` reads section ``<profile>.<stage>`` of
 ``tasks/detection/params.yaml`` and writes ``data/detection/<stage>/{model.pt, metrics.json, logs/}``
@@ -34,8 +40,9 @@ STAGES = {
                      "teacher": None},
     "finetune": {"configs": ["teacher.yaml", "finetune.yaml"], "init": f"{DATA}/prune/model.pt", "teacher": None},
     "distill": {"configs": ["teacher.yaml", "distill.yaml"], "init": f"{DATA}/prune/model.pt",
-                "teacher": f"{DATA}/train_teacher/model.pt"},
+                "teacher": f"{DATA}/sparse_train/model.pt", "kept": f"{DATA}/prune/prune.json"},
 }
+SEEDED = ("finetune", "distill")
 
 
 class Params(StageParams):
@@ -63,12 +70,17 @@ class TeacherParams(Params):
         return self
 
 
+class SeededParams(Params):
+    seeds: int = Field(3, ge=1, description="training runs with seeds seed, seed+1, …: the report's intervals")
+
+
 class SparseParams(Params):
     s0: float = Field(0.01, ge=0, description="initial sparsity rate λ of the BatchNorm L1 term")
     schedule: Literal["paper", "constant"] = Field("paper", description="paper: λ(e) = s0·(1 − 0.9·e/E)")
 
 
-PARAMS = {"train_teacher": TeacherParams, "sparse_train": SparseParams, "finetune": Params, "distill": Params}
+PARAMS = {"train_teacher": TeacherParams, "sparse_train": SparseParams, "finetune": SeededParams,
+          "distill": SeededParams}
 
 
 def teacher_config(profile: str) -> str:
@@ -108,8 +120,8 @@ def train(stage: str, params: Params, out_dir: str | Path, label: str | None = N
     from tasks.detection.__main__ import main as cli_main
 
     spec = STAGES[stage]
-    init, teacher = spec["init"], spec["teacher"]
-    for path in (init, teacher):
+    init, teacher, kept = spec["init"], spec["teacher"], spec.get("kept")
+    for path in (init, teacher, kept):
         if path and not Path(path).is_file():
             raise SystemExit(f"{path}: input model not found — run the stage that writes it first "
                              f"(`dvc repro tasks/detection/dvc.yaml:{Path(path).parent.name}`)")
@@ -126,7 +138,8 @@ def train(stage: str, params: Params, out_dir: str | Path, label: str | None = N
         save_model(init, model, stage="import", model_cfg=imported["arch"])
         print(f"starting from {params.checkpoint} ({imported['arch']}, {imported['nc']} classes): validation only")
     inputs = {"data": {"data_dir": data_dir}, "model": {"init_args": {
-        **({"init_weights": init} if init else {}), **({"teacher_weights": teacher} if teacher else {})}}}
+        **({"init_weights": init} if init else {}), **({"teacher_weights": teacher} if teacher else {}),
+        **({"kept_channels": kept} if kept else {})}}}
     config = params.config.merged(inputs)
 
     # BNSparsity is the last callback of sparse.yaml; jsonargparse's ``--trainer.callbacks.<arg>`` sets the last
@@ -153,7 +166,37 @@ def train(stage: str, params: Params, out_dir: str | Path, label: str | None = N
     return metrics
 
 
+def train_seeds(stage: str, params: SeededParams, out_dir: str | Path, label: str | None = None) -> dict:
+    """``params.seeds`` runs of ``stage`` (seeds ``params.seed + k``) into ``out_dir/seeds/<seed>/``; the first seed's
+    model and metrics are also ``out_dir/{model.pt, metrics.json}``. All or nothing; each run resumes on its own."""
+    import shutil
+
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import clear_scratch
+
+    label = label or stage
+    seeds = [params.seed + k for k in range(params.seeds)]
+    runs = {}
+    with atomic_dir(out_dir) as tmp:
+        for s in seeds:
+            runs[s] = train(stage, params.model_copy(update={"seed": s}), tmp / "seeds" / str(s),
+                            label=f"{label}.seed{s}", clear=False)
+        first = tmp / "seeds" / str(seeds[0])
+        shutil.copy2(first / "model.pt", tmp / "model.pt")
+        metrics = {**runs[seeds[0]], "seeds": seeds}
+        atomic_write_json(tmp / "metrics.json", metrics)
+        summary = {"stage": stage, "seeds": seeds,
+                   "runs": {str(s): {k: m.get(k) for k in ("val/map50", "val/map50_95", "train_seconds")}
+                            for s, m in runs.items()}}
+        atomic_write_json(tmp / "seeds.json", summary)
+    for s in seeds:
+        clear_scratch(StageId("detection", f"{label}.seed{s}"))
+    return metrics
+
+
 def run(stage: str, params: Params, out_dir: Path) -> dict:
+    if stage in SEEDED:
+        return train_seeds(stage, params, out_dir)
     return train(stage, params, out_dir)
 
 

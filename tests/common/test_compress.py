@@ -148,3 +148,41 @@ def test_static_int8_resnet18(tmp_path):
     assert np.corrcoef(ref.ravel(), torch.softmax(torch.from_numpy(out), 1).numpy().ravel())[0, 1] > 0.9
     with pytest.raises(ValueError, match="at least one"):
         quantize_static_int8(tmp_path / "fp32.onnx", tmp_path / "x.onnx", [])
+
+
+def test_kept_channels_names_the_parent_channels_pruning_kept():
+    import copy
+
+    from common.compress.prune import kept_channels
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 1))
+    net[1].weight.data = torch.tensor([0.9, 0.01, 0.5, 0.02, 0.7, 0.03, 0.6, 0.04])
+    net[1].running_mean.data = torch.randn(8)
+    parent = copy.deepcopy(net)
+    prune_channels(net, torch.randn(1, 3, 8, 8), 0.5, mode="uniform", ignored_layers=[net[3]], round_to=None)
+    assert kept_channels(parent[1], net[1]) == [0, 2, 4, 6]  # the four largest |γ|, in the pruned layer's order
+    net[1].weight.data += 1.0  # trained after pruning: no longer traceable
+    with pytest.raises(ValueError, match="matches no channel"):
+        kept_channels(parent[1], net[1])
+
+
+def test_random_importance_keeps_the_structure_and_draws_other_channels():
+    import copy
+
+    from common.compress.prune import kept_channels
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 4, 1))
+    net[1].weight.data = torch.linspace(0.01, 1.0, 16)
+    net[1].running_mean.data = torch.randn(16)
+    kept = {}
+    for seed in (0, 1):
+        m = copy.deepcopy(net)
+        rep = prune_channels(m, torch.randn(1, 3, 8, 8), 0.5, mode="uniform", ignored_layers=[m[3]], round_to=None,
+                             importance="random", seed=seed)
+        assert m[0].out_channels == 8 and rep.params_after < rep.params_before
+        kept[seed] = kept_channels(net[1], m[1])
+    assert kept[0] != list(range(8, 16)) or kept[1] != list(range(8, 16))  # not the |γ| choice every time
+    assert kept[0] != kept[1]
+    with pytest.raises(ValueError, match="unknown channel importance"):
+        prune_channels(copy.deepcopy(net), torch.randn(1, 3, 8, 8), 0.5, importance="taylor")

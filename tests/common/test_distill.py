@@ -91,3 +91,19 @@ def test_tap_channels():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 1)).train()
     assert tap_channels(net, ["0", "2"], torch.zeros(1, 3, 8, 8)) == {"0": 4, "2": 6}
     assert net.training  # mode restored
+
+
+def test_cwd_with_kept_channels_compares_each_student_channel_with_its_parent():
+    from common.distill.losses import CWDLoss
+
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 6, 5, 5)
+    keep = [4, 0, 2]
+    loss = CWDLoss(1.0, 3, 6, teacher_index=keep)
+    assert loss(teacher[:, keep].clone(), teacher).item() < 1e-6  # the student equal to its parent channels: 0
+    assert loss(teacher[:, [0, 2, 4]].clone(), teacher).item() > 1e-3  # other channels: not 0
+    assert not any(p.requires_grad for p in loss.parameters())  # no adapter to train
+    with pytest.raises(ValueError, match="names 2 channels"):
+        CWDLoss(1.0, 3, 6, teacher_index=[0, 1])
+    with pytest.raises(ValueError, match="out of range"):
+        CWDLoss(1.0, 3, 6, teacher_index=[0, 1, 6])

@@ -55,5 +55,5 @@ def test_latency_record(tmp_path):
 
 def test_latency_error_is_reported(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
-    with pytest.raises(RuntimeError, match="bad.onnx: latency measurement failed"):
+    with pytest.raises(RuntimeError, match=r"bad.onnx\): latency measurement failed"):
         onnx_latency(tmp_path / "bad.onnx", [1, 3, 4, 4], warmup=0, runs=1)

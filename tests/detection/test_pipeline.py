@@ -12,36 +12,39 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     log = dvc(tiny_repo, "repro", "tasks/detection")
     first = time.perf_counter() - t0
     for stage in ("prepare", "train_teacher", "sparse_train", "prune", "structure", "finetune", "distill", "cwd_sweep",
-                  "export", "evaluate"):
+                  "export", "peer", "evaluate"):
         assert f"tasks/detection/dvc.yaml:{stage}" in log
+    data = tiny_repo / "data/detection"
+    sweep = json.loads((data / "cwd_sweep/sweep.json").read_text())
+    assert sweep["distill_cwd_weight"] == 1.0 and set(sweep["runs"]) == {"w3"}
+    prune = json.loads((data / "prune/prune.json").read_text())
+    assert set(prune["kept_channels"]) == {"model.15", "model.18", "model.21"}
+    assert [len(v) for v in prune["kept_channels"].values()] == [32, 64, 128]  # yolov8n's 64/128/256, halved
+    assert len(prune["before_finetune"]["random"]) == 1 and "map50" in prune["before_finetune"]["bn_scale"]
+    assert json.loads((data / "distill/seeds.json").read_text())["seeds"] == [0]
+    # every deployable variant on ONNX Runtime (tiny), fp32 and INT8, each scored and timed; ultralytics' export too
+    ev = json.loads((data / "evaluate/metrics.json").read_text())
+    runs = {(r["variant"], r["backend"], r["precision"], r["producer"]): r for r in ev["runs"]}
+    for v in ("baseline", "pruned+ft", "pruned+cwd"):
+        for backend in ("onnxruntime",):
+            for precision in ("fp32", "int8"):
+                r = runs[(v, backend, precision, "edgerepro")]
+                assert 0 <= r["map50"] <= 1 and r["latency"]["128"]["latency_ms"]["1"]["p50"] > 0
+                assert ("int8" in r["precision_used"]) == (precision == "int8")
+    assert runs[("baseline", "openvino", "fp32", "ultralytics")]["options"]["export"] == "openvino"
+    # peak memory is the measuring process's own: a tiny INT8 model adds tens of MB, not the parent's hundreds
+    assert runs[("pruned+cwd", "onnxruntime", "int8", "edgerepro")]["peak_mem_mb"] < 100
+    assert ev["variants"]["pruned+cwd"]["params"] < 0.3 * ev["variants"]["baseline"]["params"]
+    assert runs[("baseline", "openvino", "fp32", "ultralytics")]["precision_used"] in ("fp32", "bf16")
+    peer = json.loads((data / "peer/manifest.json").read_text())
+    assert 0 <= peer["our_onnx_ultralytics_val"]["map50"] <= 1
     report = (tiny_reports(tiny_repo) / "detection.md").read_text()
     assert "profile **tiny**" in report and "| baseline |" in report
-    sweep = json.loads((tiny_repo / "data/detection/cwd_sweep/sweep.json").read_text())
-    assert sweep["distill_cwd_weight"] == 10.0 and set(sweep["runs"]) == {"w1"}
-    assert "## CWD weight ablation" in report and "| CWD weight 1 |" in report
     doc = json.loads((tiny_reports(tiny_repo) / "detection.json").read_text())
-    base = doc["variants"]["baseline"]
-    ev = json.loads((tiny_repo / "data/detection/evaluate/baseline.json").read_text())
-    assert base["map50"] == ev["map50"] and base["params"] == ev["params"]  # the report shows what evaluate measured
-    assert base["params"] > 1e6 and base["latency_ms"]["1"]["p50"] > 0 and base["max_abs_diff_export"] < 2e-3
-    # every ablation row, fp32 and INT8, measured by evaluate; every claim has a verdict from our numbers
-    rows = ("baseline", "sparse", "pruned", "pruned+ft", "pruned+cwd")
-    assert set(doc["variants"]) == set(rows) | {f"{r}+int8" for r in rows}
-    for r in rows:
-        assert doc["variants"][r]["params"] == json.loads((tiny_repo / f"data/detection/evaluate/{r}.json").read_text())["params"]
-    assert doc["variants"]["pruned+cwd"]["params"] < 0.3 * base["params"]
-    assert doc["variants"]["pruned+cwd+int8"]["onnx_bytes"] < 0.5 * doc["variants"]["pruned+cwd"]["onnx_bytes"]
-    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
     assert_claim_classes(doc)
-    assert verdicts["params_reduction"] == "holds" and verdicts["structure_params"] == "holds"
-    assert all(v in ("holds", "fails") for v in verdicts.values()), verdicts
-    for png in ("detection_gamma.png", "detection_recovery.png"):
-        assert (tiny_reports(tiny_repo) / png).stat().st_size > 1000
-    assert "## Structural check" in report and "| pruned+ft |" in report
     assert (tiny_reports(tiny_repo) / "detection.png").stat().st_size > 1000
-    assert "## Training" in report and (tiny_reports(tiny_repo) / "detection_training.png").stat().st_size > 1000
     curves = sorted(p.name for p in (tiny_reports(tiny_repo) / "curves" / "detection").iterdir())  # DVC plots
-    assert curves == ["distill.csv", "finetune.csv", "sparse_train.csv", "train_teacher.csv"]
+    assert "train_teacher.csv" in curves and "sparse_train.csv" in curves
 
     # every export (fp32 and INT8) carries ultralytics' metadata: ultralytics loads it with the data's classes
     import yaml

@@ -1,4 +1,6 @@
 """VisDrone-DET conversion on fixtures written in the real raw format, and the synthetic generator."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,7 +30,7 @@ def test_converts_visdrone_to_yolo(tmp_path):
         "100,60,30,20,1,10,1,2,",  # motor, trailing comma as in some release files
     ])
     stats = convert_visdrone_split(src, tmp_path / "out", "val")
-    assert stats == {"images": 1, "boxes": 3}
+    assert stats == {"images": 1, "boxes": 3, "clipped_boxes": 0}
     rows = parse_yolo_labels(tmp_path / "out" / "labels" / "val" / "0000001_00000_d_0000001.txt", nc=10)
     assert [r[0] for r in rows] == [3, 0, 9]
     np.testing.assert_allclose(rows[0][1:], [30 / 200, 25 / 100, 40 / 200, 10 / 100], atol=1e-6)
@@ -38,7 +40,10 @@ def test_converts_visdrone_to_yolo(tmp_path):
 @pytest.mark.parametrize("line, match", [
     ("10,20,40,10,1,4,0", r"\.txt:2: 7 fields .*expected 8 comma-separated fields"),
     ("10,20,40,10,1,14,0,0", r"\.txt:2: object_category 14 out of range"),
-    ("190,20,40,10,1,4,0,0", r"\.txt:2: box x=190 .* outside the 200x100 image"),
+    ("210,20,40,10,1,4,0,0", r"\.txt:2: box x=210 y=20 w=40 h=10 lies outside the 200x100 image"),
+    ("-50,20,40,10,1,4,0,0", r"\.txt:2: box x=-50 y=20 w=40 h=10 lies outside the 200x100 image"),
+    ("200,20,10,10,1,4,0,0", r"\.txt:2: box x=200 .* outside the 200x100 image"),  # touches the edge: no area
+    ("10,100,40,10,1,4,0,0", r"\.txt:2: box x=10 y=100 .* outside the 200x100 image"),
     ("10,20,0,10,1,4,0,0", r"\.txt:2: empty box"),
     ("10,twenty,40,10,1,4,0,0", r"\.txt:2: non-numeric"),
 ])
@@ -46,6 +51,56 @@ def test_bad_visdrone_annotation_names_file_and_line(tmp_path, line, match):
     src = visdrone_split(tmp_path / "split", ["10,20,40,10,1,4,0,0", line])
     with pytest.raises(DataError, match=match):
         convert_visdrone_split(src, tmp_path / "out", "train")
+
+
+def test_visdrone_boxes_crossing_the_edge_are_clipped(tmp_path):
+    """Objects cut by the frame (normal in VisDrone) are clipped to the image, not an error."""
+    src = visdrone_split(tmp_path / "VisDrone2019-DET-train", [
+        "10,20,40,10,1,4,0,0",     # inside
+        "170,40,40,20,1,4,1,0",    # crosses the right edge by 10 px → x 170..200
+        "-5,-8,25,28,1,1,1,0",     # crosses the top-left corner → 0..20 × 0..20
+    ])
+    stats = convert_visdrone_split(src, tmp_path / "out", "train")
+    assert stats == {"images": 1, "boxes": 3, "clipped_boxes": 2}
+    rows = parse_yolo_labels(tmp_path / "out" / "labels" / "train" / "0000001_00000_d_0000001.txt", nc=10)
+    assert [r[0] for r in rows] == [3, 3, 0]
+    np.testing.assert_allclose(rows[0][1:], [30 / 200, 25 / 100, 40 / 200, 10 / 100], atol=1e-6)
+    np.testing.assert_allclose(rows[1][1:], [185 / 200, 50 / 100, 30 / 200, 20 / 100], atol=1e-6)
+    np.testing.assert_allclose(rows[2][1:], [10 / 200, 10 / 100, 20 / 200, 20 / 100], atol=1e-6)
+
+
+def test_prepare_visdrone_counts_clipped_boxes_and_names_the_data(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    visdrone_split(raw / "VisDrone2019-DET-train", ["10,20,40,10,1,4,0,0", "170,40,40,20,1,4,1,0",
+                                                    "-5,-8,25,28,1,1,1,0"])
+    visdrone_split(raw / "VisDrone2019-DET-val", ["10,20,40,10,1,4,0,0"], name="0000002_00000_d_0000001")
+    params = PrepareParams(source="visdrone", raw_dir=str(raw),
+                           splits={"train": "VisDrone2019-DET-train", "val": "VisDrone2019-DET-val"})
+    result = prepare_run(params, tmp_path / "prepare")
+    doc = json.loads((tmp_path / "prepare" / "stats.json").read_text())
+    assert doc == result
+    assert doc["source"] == "visdrone"
+    assert doc["raw_dir"] == str(raw)
+    assert doc["raw_splits"] == {"train": "VisDrone2019-DET-train", "val": "VisDrone2019-DET-val"}
+    assert doc["clipped_boxes"] == {"train": 2, "val": 0} and doc["clipped_boxes_total"] == 2
+    assert "clipped" in doc["clipped_boxes_note"]
+    assert doc["splits"] == {"train": {"images": 1, "boxes": 3}, "val": {"images": 1, "boxes": 1}}
+    out = capsys.readouterr().out
+    assert "VisDrone2019-DET-train: 2 boxes crossing the image edge clipped to it" in out
+    assert "VisDrone2019-DET-val:" not in out  # nothing clipped, nothing said
+    label = tmp_path / "prepare" / "dataset" / "labels" / "train" / "0000001_00000_d_0000001.txt"
+    assert label.read_text().splitlines()[1] == "3 0.925000 0.500000 0.150000 0.200000"
+
+
+def test_prepare_visdrone_box_outside_the_image_names_file_and_line(tmp_path):
+    raw = tmp_path / "raw"
+    visdrone_split(raw / "VisDrone2019-DET-train", ["10,20,40,10,1,4,0,0", "170,40,40,20,1,4,1,0",
+                                                    "250,40,40,20,1,4,1,0"])
+    params = PrepareParams(source="visdrone", raw_dir=str(raw), splits={"train": "VisDrone2019-DET-train"})
+    with pytest.raises(DataError, match=r"VisDrone2019-DET-train/annotations/0000001_00000_d_0000001\.txt:3: "
+                                        r"box x=250 y=40 w=40 h=20 lies outside the 200x100 image"):
+        prepare_run(params, tmp_path / "prepare")
+    assert not (tmp_path / "prepare").exists()
 
 
 def test_corrupt_visdrone_image(tmp_path):
