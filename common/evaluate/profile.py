@@ -44,8 +44,6 @@ def onnx_latency(onnx_path: str | Path, input_shape: list[int], threads: tuple[i
     """``{"latency_ms": {threads: {p50, p90, mean, runs}}, "peak_mem_mb"}`` of an ONNX model on ONNX Runtime, measured
     in a fresh process by :func:`common.runtime.measure` (the one timing loop of every runtime); ``input_shape`` may be
     any (N, C, H, W)."""
-    import numpy as np  # noqa: F401 - the worker's input
-
     from common.runtime import Artifact, measure_shape
 
     art = Artifact(Path(onnx_path).stem, "onnxruntime", "fp32", {"any": str(onnx_path)})

@@ -50,7 +50,7 @@ def val_map(predict, data_dir: str | Path, imgsz: int, batch_size: int = 8, desc
 
 def torch_map(model, data_dir: str | Path, imgsz: int, desc: str = "mAP") -> dict:
     """mAP of a PyTorch YOLO model (eval mode, no EMA) on the validation split: the same measure as
-    :func:`onnx_map`, for models that are not exported (the pruned model and its random-prune control)."""
+    :func:`artifact_map`, for models that are not exported (the pruned model and its random-prune control)."""
     import torch
 
     from common.adapters.ultralytics import InferenceWrapper
@@ -58,16 +58,6 @@ def torch_map(model, data_dir: str | Path, imgsz: int, desc: str = "mAP") -> dic
     wrapper = InferenceWrapper(model.eval())
     with torch.no_grad():
         return val_map(wrapper, data_dir, imgsz, desc=desc)
-
-
-def onnx_map(onnx_path: str | Path, data_dir: str | Path, imgsz: int) -> dict:
-    import onnxruntime as ort
-    import torch
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return val_map(lambda img: torch.from_numpy(sess.run(None, {name: img.numpy()})[0]), data_dir, imgsz,
-                   desc=f"mAP {Path(onnx_path).name}")
 
 
 def artifact_map(art, data_dir: str | Path, imgsz: int) -> dict:
