@@ -66,6 +66,12 @@ def gamma_stats(model: nn.Module, ignore: Iterable[nn.Module] = (), thresholds=(
     out = {"count": int(g.numel()), "mean": float(g.mean()), "median": float(g.median()), "l1": float(g.sum())}
     for t in thresholds:
         out[f"frac_below_{t:g}"] = float((g < t).float().mean())
+    # relative to each layer's largest |γ|: a layer followed by another normalisation is free to shrink all its γ
+    # together (the next BatchNorm undoes the scale), so absolute |γ| < t can mean "the whole layer is small";
+    # per-layer pruning ranks channels within their layer, and this share is what it sees
+    layers = [m.weight.detach().abs().flatten().cpu() for _, m in bn_layers(model, ignore)]
+    rel = torch.cat([w / w.max().clamp_min(1e-12) for w in layers])
+    out["frac_below_0.1_of_layer_max"] = float((rel < 0.1).float().mean())
     return out
 
 

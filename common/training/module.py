@@ -73,6 +73,9 @@ class TaskModule(L.LightningModule):
         nominal_batch_size: accumulate gradients until this many samples per optimizer step (ramped
             from one batch during warm-up); null = step every batch.
         grad_clip_norm: clip the gradient norm before each optimizer step; null = no clipping.
+        norm_lr_factor: learning rate of norm-layer weights (BatchNorm γ) = lr × this factor. Sparsity training
+            uses it: γ starts at 1 and must travel to ≈ 0 within a short schedule while the rest of the network
+            keeps the recipe's learning rate.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class TaskModule(L.LightningModule):
         warmup_bias_lr: float = 0.0,
         nominal_batch_size: int | None = None,
         grad_clip_norm: float | None = 10.0,
+        norm_lr_factor: float = 1.0,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -96,6 +100,9 @@ class TaskModule(L.LightningModule):
         self.warmup_bias_lr = warmup_bias_lr
         self.nominal_batch_size = nominal_batch_size
         self.grad_clip_norm = grad_clip_norm
+        if norm_lr_factor <= 0:
+            raise ValueError(f"norm_lr_factor must be > 0, got {norm_lr_factor}")
+        self.norm_lr_factor = norm_lr_factor
         self.teacher: nn.Module | None = None
         self.distill_terms = nn.ModuleList()  # holds the losses (their adapters are trainable)
         self._distill_specs: list[DistillTerm] = []
@@ -181,6 +188,8 @@ class TaskModule(L.LightningModule):
         groups = [g for g in self.param_groups() if g["params"]]
         opt = self.optimizer_factory(groups)
         for g in opt.param_groups:
+            if g.get("param_group") == "norm" and "initial_lr" not in g:
+                g["lr"] *= self.norm_lr_factor
             g.setdefault("initial_lr", g["lr"])
             if "betas" in g:
                 g.setdefault("initial_momentum", g["betas"][0])

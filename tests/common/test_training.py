@@ -76,6 +76,23 @@ def test_param_groups_split_decay():
     assert len(groups["bias"]["params"]) == 3
 
 
+def test_norm_lr_factor_scales_only_the_norm_group_and_follows_the_schedule():
+    L.seed_everything(0)
+    m = Toy(warmup_epochs=0.0, norm_lr_factor=50.0)
+    lrs = {}
+
+    class Spy(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            lrs[trainer.current_epoch] = {g["param_group"]: g["lr"] for g in pl_module.optimizers().param_groups}
+
+    trainer(max_epochs=2, callbacks=[Spy()]).fit(m, loader())
+    for e in (0, 1):
+        assert lrs[e]["norm"] == pytest.approx(50.0 * lrs[e]["weight"]) and lrs[e]["bias"] == lrs[e]["weight"]
+    assert lrs[1]["norm"] < lrs[0]["norm"]  # the linear decay applies to the scaled rate too
+    with pytest.raises(ValueError, match="norm_lr_factor"):
+        Toy(norm_lr_factor=0.0)
+
+
 def test_distillation_adds_weighted_term_and_keeps_teacher_frozen():
     L.seed_everything(0)
     student = Toy(warmup_epochs=0.0)

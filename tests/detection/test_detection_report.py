@@ -70,7 +70,7 @@ def _latency(ms: float, sizes: list[int], spread: float = 0.02) -> dict:
 
 
 def make_tree(root: Path, *, baseline_curve=PLATEAU, ft=(0.80, 0.81, 0.79), cwd=(0.83, 0.832, 0.828),
-              bn_scale=0.40, random=(0.01, 0.02, 0.005), frac_below_0_1=0.35, sizes=(256, 640),
+              bn_scale=0.40, random=(0.01, 0.02, 0.005), frac_below_0_1=0.35, sizes=(256, 640), recal=None,
               speed=(10.0, 3.0), ultralytics_val_of_ours=0.848, unavailable=UNAVAILABLE) -> Path:
     """``root/data/detection`` as the pipeline writes it (only the files the report reads). ``ft`` / ``cwd``: the
     validation mAP50 of each seed (seeds 0, 1, …); ``random``: the random-prune draws' mAP50; ``speed``: ONNX
@@ -103,8 +103,13 @@ def make_tree(root: Path, *, baseline_curve=PLATEAU, ft=(0.80, 0.81, 0.79), cwd=
         "params_ratio": 0.2521, "gflops_ratio": 0.2553,
         "kept_channels": {"model.15": list(range(32)), "model.18": list(range(64)), "model.21": list(range(128))},
         "before_finetune": {"parent": {"map50": base, "map50_95": base * 0.6},
-                            "bn_scale": {"map50": bn_scale, "map50_95": bn_scale * 0.6},
-                            "random": [{"seed": i, "map50": m, "map50_95": m * 0.6} for i, m in enumerate(random)]}})
+                            "bn_scale": {"map50": bn_scale, "map50_95": bn_scale * 0.6,
+                                         **({"recalibrated": {"map50": recal[0], "map50_95": recal[0] * 0.6}}
+                                            if recal else {})},
+                            "random": [{"seed": i, "map50": m, "map50_95": m * 0.6,
+                                        **({"recalibrated": {"map50": r, "map50_95": r * 0.6}} if recal else {})}
+                                       for i, (m, r) in enumerate(zip(random, recal[1] if recal else random))],
+                            "recalibrate_images": 128 if recal else 0}})
     for stage, vals in (("finetune", ft), ("distill", cwd)):
         seeds = list(range(len(vals)))
         runs = {str(s): {"val/map50": v, "val/map50_95": v * 0.6, "train_seconds": 300.0} for s, v in zip(seeds, vals)}
@@ -249,6 +254,17 @@ def test_sparsity_precondition_and_the_random_control(tmp_path):
     assert c["gamma_beats_random"]["verdict"] == "precondition unmet"
     c = claims(make_tree(tmp_path / "c", bn_scale=0.001, random=(0.10, 0.12, 0.11)))  # |γ| worse than random
     assert c["gamma_beats_random"]["verdict"] == "fails"
+
+
+def test_the_random_control_reads_the_bn_recalibrated_scores_when_prune_measured_them(tmp_path):
+    # as cut, both arms sit at the floor (inconclusive); recalibrated, the |γ| cut is far ahead: the claim reads that
+    kw = dict(bn_scale=0.001, random=(0.0, 0.002, 0.001), recal=(0.32, (0.0, 0.01, 0.004)))
+    c = claims(make_tree(tmp_path / "a", **kw))
+    assert c["gamma_beats_random"]["verdict"] == "holds"
+    assert c["gamma_beats_random"]["ours"] == pytest.approx(100 * (0.32 - 0.014 / 3))
+    md, _, _ = render(tmp_path / "b", **kw)
+    assert re.search(r"\| pruned, BN recal\. \| 0\.320 \|", md)
+    assert "pruned (random), BN recal." in md and "recalibration on 128 training images" in md
 
 
 def test_speed_claims_at_640_with_the_trained_size_beside(tmp_path):

@@ -20,7 +20,10 @@ def test_dvc_repro_tiny_detection_end_to_end(tiny_repo):
     prune = json.loads((data / "prune/prune.json").read_text())
     assert set(prune["kept_channels"]) == {"model.15", "model.18", "model.21"}
     assert [len(v) for v in prune["kept_channels"].values()] == [32, 64, 128]  # yolov8n's 64/128/256, halved
-    assert len(prune["before_finetune"]["random"]) == 1 and "map50" in prune["before_finetune"]["bn_scale"]
+    bf = prune["before_finetune"]
+    assert len(bf["random"]) == 1 and "map50" in bf["bn_scale"]
+    assert bf["recalibrate_images"] == 24  # every training image of tiny (fewer than the 128 asked for)
+    assert "map50" in bf["bn_scale"]["recalibrated"] and "map50" in bf["random"][0]["recalibrated"]
     assert json.loads((data / "distill/seeds.json").read_text())["seeds"] == [0]
     # every deployable variant on ONNX Runtime (tiny), fp32 and INT8, each scored and timed; ultralytics' export too
     ev = json.loads((data / "evaluate/metrics.json").read_text())
