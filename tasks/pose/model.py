@@ -34,11 +34,13 @@ class LitePoseConfig:
     kernel: int = 7
 
 
+# The authors' search results, field for field: mit-han-lab/litepose, mobile_configs/search-{XS,S,M,L}.json
+# (commit 768922ff): input_channel, backbone_setting[].channel, deconv_setting, img_size; every block [6, 7].
 CONFIGS: dict[str, LitePoseConfig] = {
     "XS": LitePoseConfig(16, (16, 32, 48, 80), (16, 24, 24), 256),
     "S": LitePoseConfig(16, (16, 32, 48, 120), (32, 24, 32), 448),
-    "M": LitePoseConfig(24, (24, 48, 72, 120), (32, 32, 48), 448),
-    "L": LitePoseConfig(24, (24, 64, 96, 160), (32, 32, 48), 512),
+    "M": LitePoseConfig(16, (24, 48, 72, 120), (64, 40, 32), 448),
+    "L": LitePoseConfig(24, (24, 64, 96, 160), (64, 40, 32), 512),
 }
 
 
