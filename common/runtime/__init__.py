@@ -72,8 +72,9 @@ class Artifact:
     def sizes(self) -> list[str]:
         return list(self.files)
 
-    def file_for(self, size: int) -> Path:
-        f = self.files.get(str(size)) or self.files.get(ANY_SIZE)
+    def file_for(self, size) -> Path:
+        """The file for input ``size`` (S or (H, W)), or the one that takes any size."""
+        f = self.files.get(size_key(size)) or self.files.get(ANY_SIZE)
         if f is None:
             raise KeyError(f"{self.key}: no file for input size {size} (has {sorted(self.files)})")
         return Path(f)
@@ -101,7 +102,9 @@ def _companions(main: Path) -> list[Path]:
 
 
 class Session(Protocol):
-    """A loaded model: ``run`` takes a float32 batch (N, C, H, W) and returns the first output (N, …)."""
+    """A loaded model: ``run`` takes a float32 batch (N, C, H, W) and returns the first output (N, …);
+    ``run_all`` returns every output, in the exported model's order (multi-output models: pose heatmaps at two
+    resolutions …). ONNX Runtime and OpenVINO sessions have ``run_all``."""
 
     backend: str
     precision_used: str
@@ -109,16 +112,36 @@ class Session(Protocol):
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
 
+def size_hw(size) -> tuple[int, int]:
+    """(H, W) of an input size given as S (square) or (H, W)."""
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ValueError(f"an input size is S or (H, W), got {size!r}")
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def size_key(size) -> str:
+    """The key of an input size in :attr:`Artifact.files`: ``"256"`` (square) or ``"64x32"`` (H × W)."""
+    h, w = size_hw(size)
+    return str(h) if h == w else f"{h}x{w}"
+
+
 def _backend(name: str):
     return importlib.import_module(f"common.runtime._{name}")
 
 
-def open_session(art: Artifact, size: int, threads: int = 1) -> Session:
-    """Load ``art`` for inputs of ``size`` × ``size`` pixels on ``threads`` CPU threads (GPU for TensorRT)."""
+def open_session(art: Artifact, size, threads: int = 1) -> Session:
+    """Load ``art`` for inputs of ``size`` × ``size`` pixels (or ``size`` = (H, W)) on ``threads`` CPU threads (GPU
+    for TensorRT). The static-size backends (ncnn, LiteRT, TensorRT) take square sizes only."""
     path = art.file_for(size)
     if not path.exists():
         raise FileNotFoundError(f"{path}: {art.key} file not found — rerun the export stage")
-    return _backend(art.backend).open(path, int(size), int(threads), {**art.options, "precision": art.precision})
+    h, w = size_hw(size)
+    if h != w and art.backend not in ("onnxruntime", "openvino"):
+        raise Unavailable(f"{art.key}: {art.backend} files here are exported at square sizes; {h}×{w} is not one")
+    return _backend(art.backend).open(path, h if h == w else (h, w), int(threads),
+                                      {**art.options, "precision": art.precision})
 
 
 def available(backend: str) -> str | None:
@@ -143,7 +166,7 @@ def run_batched(session: Session, x: np.ndarray, batch: int | None) -> np.ndarra
 def _time(art_dict: dict, shape: list[int], threads: list[int], warmup: int, runs: int) -> dict:
     """Runs in the measuring process (:func:`common.evaluate.measure.run_measured`)."""
     art = Artifact.from_dict(art_dict)
-    size = int(shape[-1])
+    size = (int(shape[-2]), int(shape[-1]))
     x = np.random.default_rng(0).random(tuple(shape), dtype=np.float32)
     out: dict[str, Any] = {"latency_ms": {}}
     for n in threads:
@@ -183,6 +206,8 @@ def measure_shape(art: Artifact, shape: list[int], *, threads: tuple[int, ...] =
     except Unavailable:
         raise
     except Exception as e:  # noqa: BLE001 - the artifact and the cause
-        raise RuntimeError(f"{art.key} at {shape[-1]} px ({art.file_for(int(shape[-1]))}): latency measurement failed: "
+        raise RuntimeError(f"{art.key} at {size_key(tuple(shape[-2:]))} px ({art.file_for(tuple(shape[-2:]))}): "
+                           f"latency measurement failed: "
                            f"{type(e).__name__}: {e}") from e
-    return {**m.result, "peak_mem_mb": m.added_mb, "size": int(shape[-1])}
+    h, w = int(shape[-2]), int(shape[-1])
+    return {**m.result, "peak_mem_mb": m.added_mb, "size": h if h == w else [h, w]}

@@ -38,7 +38,10 @@ class OrtSession:
         self.precision_used = "int8 (QDQ)" if options.get("precision") == "int8" else "fp32"
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self.sess.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return self.run_all(x)[0]
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.sess.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})
 
 
 def open(path: Path, size: int, threads: int, options: dict) -> OrtSession:  # noqa: A001 - the backend's verb

@@ -66,7 +66,8 @@ class OvSession:
 
         core = ov.Core()
         model = core.read_model(str(path))
-        model.reshape([1, int(model.inputs[0].partial_shape[1].get_length()), size, size])  # static: fastest
+        h, w = (size, size) if isinstance(size, int) else size
+        model.reshape([1, int(model.inputs[0].partial_shape[1].get_length()), int(h), int(w)])  # static: fastest
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
         if options.get("inference_precision"):
             config["INFERENCE_PRECISION_HINT"] = options["inference_precision"]
@@ -81,6 +82,13 @@ class OvSession:
         x = np.ascontiguousarray(x, dtype=np.float32)
         outs = [self.request.infer({0: x[i:i + 1]})[0].copy() for i in range(len(x))]
         return np.concatenate(outs)
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the model's order (the compiled model is static at batch 1: one image at a time)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        n = len(self.compiled.outputs)
+        per = [self.request.infer({0: x[i:i + 1]}) for i in range(len(x))]
+        return [np.concatenate([r[k].copy() for r in per]) for k in range(n)]
 
 
 def open(path: Path, size: int, threads: int, options: dict) -> OvSession:  # noqa: A001 - the backend's verb

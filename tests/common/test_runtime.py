@@ -146,6 +146,61 @@ def test_openvino_f32_matches_torch(model, ov_files, size):
     assert sess.precision_used == "fp32"
 
 
+class TwoHeads(nn.Module):
+    """Two outputs at two resolutions (as a bottom-up pose model's heatmaps at 1/4 and 1/2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Conv2d(3, 4, 3, 2, 1), nn.Conv2d(3, 2, 3, 1, 1)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+@pytest.fixture(scope="module")
+def two_heads(tmp_path_factory):
+    from common.export.onnx import export_onnx
+
+    d = tmp_path_factory.mktemp("two_heads")
+    net = TwoHeads().eval()
+    export_onnx(net, torch.rand(1, 3, 32, 16), d / "two.onnx", output_names=["quarter", "half"], dynamic_hw=True,
+                atol=1e-4)
+    return {"net": net, "onnx": d / "two.onnx", "dir": d}
+
+
+@pytest.mark.parametrize("backend", ("onnxruntime", "openvino"))
+def test_non_square_inputs_and_every_output(two_heads, backend):
+    """(H, W) sizes (a ReID crop is 64 × 32) and ``run_all``: every output, in order, equal to PyTorch's."""
+    path = two_heads["onnx"]
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+        from common.runtime import _openvino
+
+        path = _openvino.export_ir(path, two_heads["dir"] / "two.xml")
+    art = Artifact("two", backend, "fp32", {"any": str(path)}, options={"inference_precision": "f32"})
+    sess = open_session(art, (64, 32), threads=1)
+    x = np.random.default_rng(3).random((2, 3, 64, 32), dtype=np.float32)
+    outs = sess.run_all(x)
+    with torch.no_grad():
+        refs = [t.numpy() for t in two_heads["net"](torch.from_numpy(x))]
+    assert [o.shape for o in outs] == [r.shape for r in refs] == [(2, 4, 32, 16), (2, 2, 64, 32)]
+    for o, r in zip(outs, refs):
+        np.testing.assert_allclose(o, r, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(sess.run(x), refs[0], atol=1e-4, rtol=1e-4)
+
+
+def test_non_square_sizes_are_refused_by_static_backends(tmp_path):
+    param = tmp_path / "tiny@64x32.ncnn.param"
+    art = Artifact("tiny", "ncnn", "fp32", {"64x32": str(param)})
+    assert art.file_for((64, 32)) == param
+    with pytest.raises(FileNotFoundError):  # the file is checked first
+        open_session(art, (64, 32))
+    param.write_text("7767517\n")
+    with pytest.raises(Unavailable, match="square sizes; 64×32"):
+        open_session(art, (64, 32))
+
+
 def test_openvino_default_precision_is_recorded_and_close(model, ov_files):
     art = Artifact("tiny", "openvino", "fp32", {"any": str(ov_files["fp32"])})
     sess = open_session(art, 32, threads=1)
