@@ -1,7 +1,10 @@
 """Bottom-up decoding of LitePose outputs into people: HigherHRNet's inference, as LitePose uses it.
 
 1. Aggregate: the 1/4 heatmaps are upsampled ×2 and averaged with the 1/2 heatmaps; the 1/4 tags are
-   upsampled ×2 (bilinear) to the same resolution.
+   upsampled ×2 (bilinear) to the same resolution. Then, as LitePose's configs set (``TEST.PROJECT2IMAGE:
+   True``), heatmaps and tags are resized (bilinear) to the input image's size, and steps 2–5 run there: peaks
+   on a 1-pixel grid, pixel centres and quarter-pixel shifts in input pixels (``decode(project2image=False)``
+   keeps the 1/2 maps and scales the coordinates ×2 at the end: a 2-pixel grid, for comparison).
 2. Peaks: non-maximum suppression by a ``nms_kernel`` max-pool, then the top ``max_people`` peaks per joint.
 3. Grouping: joints are visited in order; each joint's peaks above ``detection_threshold`` are matched
    to the people found so far by the Hungarian algorithm on tag distance (``round(‖Δtag‖) · 100 −
@@ -10,7 +13,8 @@
    its K joint values (missing joints count 0, so fragments rank low), as in HigherHRNet's ``parse``.
 5. Refine: each missing joint of a person is placed at ``argmax(heatmap − round(|tag − person's mean
    tag|))`` (quarter-pixel adjusted); coordinates map back to the original image through the inverse
-   letterbox/affine matrix.
+   letterbox/affine matrix (HigherHRNet's ``get_final_preds``: the inverse of the original→input affine, whose
+   continuous coordinates put a map pixel i's centre at input coordinate (i + 0.5) · stride).
 
 Written here, not imported: the grouping exists only inside training frameworks (HigherHRNet's repo,
 mmpose on mmcv) that this project cannot depend on; the Hungarian step is scipy's
@@ -24,12 +28,21 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 
-def aggregate(quarter: torch.Tensor, half: torch.Tensor, num_joints: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 2K, h, w) and (B, K, 2h, 2w) → heatmaps (B, K, 2h, 2w) and tags (B, K, 2h, 2w)."""
-    size = half.shape[-2:]
-    hm4 = F.interpolate(quarter[:, :num_joints], size=size, mode="bilinear", align_corners=False)
-    tags = F.interpolate(quarter[:, num_joints:], size=size, mode="bilinear", align_corners=False)
-    return (hm4 + half) / 2, tags
+def aggregate(quarter: torch.Tensor, half: torch.Tensor, num_joints: int,
+              size: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 2K, h, w) and (B, K, 2h, 2w) → heatmaps and tags (B, K, 2h, 2w), or (B, K, *size) when ``size`` is given.
+
+    HigherHRNet's ``get_multi_stage_outputs``: the 1/4 output is resized (bilinear, ``align_corners=False``) to the
+    1/2 output's size, its heatmaps averaged with the 1/2 heatmaps and its tags kept; with ``size`` (PROJECT2IMAGE:
+    the input image's (H, W)) both are then resized the same way to that size.
+    """
+    hm4 = F.interpolate(quarter[:, :num_joints], size=half.shape[-2:], mode="bilinear", align_corners=False)
+    tags = F.interpolate(quarter[:, num_joints:], size=half.shape[-2:], mode="bilinear", align_corners=False)
+    heatmaps = (hm4 + half) / 2
+    if size is not None and tuple(size) != tuple(heatmaps.shape[-2:]):
+        heatmaps = F.interpolate(heatmaps, size=tuple(size), mode="bilinear", align_corners=False)
+        tags = F.interpolate(tags, size=tuple(size), mode="bilinear", align_corners=False)
+    return heatmaps, tags
 
 
 def top_peaks(heatmaps: torch.Tensor, tags: torch.Tensor, max_people: int, nms_kernel: int = 5):
@@ -126,23 +139,45 @@ def refine(people: np.ndarray, heatmaps: np.ndarray, tags: np.ndarray) -> np.nda
 
 def decode(quarter: torch.Tensor, half: torch.Tensor, num_joints: int, *, max_people: int = 30,
            detection_threshold: float = 0.1, tag_threshold: float = 1.0, nms_kernel: int = 5,
-           do_refine: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Batch decode → per image ((N, K, 3) people as x, y in *input* pixels and joint score; (N,) scores)."""
-    heatmaps, tags = aggregate(quarter.float(), half.float(), num_joints)
+           do_refine: bool = True, project2image: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batch decode → per image ((N, K, 3) people as x, y in *input* pixels and joint score; (N,) scores).
+
+    ``project2image`` (the authors' ``TEST.PROJECT2IMAGE: True``, the default): the aggregated maps are resized to
+    the input image's size (twice the 1/2 output's) and peaks, grouping, adjust and refine run there, so a peak's
+    pixel centre and quarter-pixel shift are in input pixels. False: all of it runs on the 1/2 maps and the
+    coordinates are scaled ×2 afterwards (2-pixel peak grid, half-pixel shifts), the decoding before issue 24.
+    """
+    return decode_thresholds(quarter, half, num_joints, [tag_threshold], max_people=max_people,
+                             detection_threshold=detection_threshold, nms_kernel=nms_kernel, do_refine=do_refine,
+                             project2image=project2image)[tag_threshold]
+
+
+def decode_thresholds(quarter: torch.Tensor, half: torch.Tensor, num_joints: int, tag_thresholds: list[float], *,
+                      max_people: int = 30, detection_threshold: float = 0.1, nms_kernel: int = 5,
+                      do_refine: bool = True, project2image: bool = True) -> dict[float, list]:
+    """:func:`decode` at several tag thresholds: {threshold: its decode}. The maps are aggregated (and projected)
+    and their peaks found once; only the grouping, adjust and refine run per threshold (choosing the threshold
+    on training images costs one decode, not one per candidate)."""
+    quarter, half = quarter.float(), half.float()
+    size = (2 * half.shape[-2], 2 * half.shape[-1])  # the input image: the 1/2 output has stride 2
+    heatmaps, tags = aggregate(quarter, half, num_joints, size if project2image else None)
     val, xs, ys, tg = (t.cpu().numpy() for t in top_peaks(heatmaps, tags, max_people, nms_kernel))
     hms, tgs = heatmaps.cpu().numpy(), tags.cpu().numpy()
-    scale = quarter.shape[-1] * 4 / heatmaps.shape[-1]  # map pixels → input pixels (2 at 1/2 resolution)
-    out = []
-    for b in range(val.shape[0]):
-        people = group_people(val[b], xs[b], ys[b], tg[b], detection_threshold=detection_threshold,
-                              tag_threshold=tag_threshold)
-        people = adjust(people, hms[b])
-        scores = people[..., 2].mean(axis=1) if len(people) else np.zeros(0)
-        if do_refine:
-            people = refine(people, hms[b], tgs[b])
-        res = people[..., :3].copy()
-        res[..., :2] *= scale
-        out.append((res, scores))
+    scale = size[-1] / heatmaps.shape[-1]  # map pixels → input pixels: 1 projected, 2 at 1/2 resolution
+    out: dict[float, list] = {}
+    for thr in tag_thresholds:
+        res_thr = []
+        for b in range(val.shape[0]):
+            people = group_people(val[b], xs[b], ys[b], tg[b], detection_threshold=detection_threshold,
+                                  tag_threshold=thr)
+            people = adjust(people, hms[b])
+            scores = people[..., 2].mean(axis=1) if len(people) else np.zeros(0)
+            if do_refine:
+                people = refine(people, hms[b], tgs[b])
+            res = people[..., :3].copy()
+            res[..., :2] *= scale
+            res_thr.append((res, scores))
+        out[thr] = res_thr
     return out
 
 

@@ -18,7 +18,7 @@ def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_ima
     on the validation split. HigherHRNet fixes it at 1, the push margin, which suits tags trained until
     people sit ≥ 1 apart; tags trained for a short budget sit closer. Returns (threshold, AP per candidate)."""
     from tasks.pose.data import PoseDataset, oks_sigmas
-    from tasks.pose.group import batch_coco_results, decode
+    from tasks.pose.group import batch_coco_results, decode_thresholds
     from tasks.pose.metrics import oks_ap
 
     if not candidates:
@@ -34,11 +34,11 @@ def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_ima
         for batch in torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=0):
             quarter, half = model(batch["img"].contiguous(memory_format=torch.channels_last))
             outputs.append((quarter, half, batch["image_id"].tolist(), batch["matrix"].numpy()))
-    ap = {}
-    for thr in candidates:
-        results = [r for quarter, half, image_ids, m in outputs
-                   for r in batch_coco_results(decode(quarter, half, kset.num_joints, tag_threshold=thr), image_ids, m)]
-        ap[thr] = oks_ap(gt, results, oks_sigmas(kset.joint_names))["ap"]
+    results: dict[float, list] = {thr: [] for thr in candidates}
+    for quarter, half, image_ids, m in outputs:  # maps aggregated and peaks found once per batch
+        for thr, decoded in decode_thresholds(quarter, half, kset.num_joints, list(candidates)).items():
+            results[thr] += batch_coco_results(decoded, image_ids, m)
+    ap = {thr: oks_ap(gt, results[thr], oks_sigmas(kset.joint_names))["ap"] for thr in candidates}
     best = max(candidates, key=lambda t: (ap[t], t))  # ties: the larger threshold (HigherHRNet's side)
     return float(best), ap
 

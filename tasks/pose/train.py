@@ -5,7 +5,8 @@ training images, and write ``data/pose/train/<variant>/{model.pt, metrics.json, 
 ``python -m tasks.pose.train <variant>`` reads section ``<profile>.train`` of ``tasks/pose/params.yaml``; the
 variants (its ``variants``, the top-level ``litepose_variants``) are the paper's model and its ablations: the
 same recipe and budget, one architectural flag changed (kernel 7 → 3, fusion on → off). Each variant is its own
-DVC stage (``dvc.yaml``'s foreach over ``litepose_variants``) and writes ``<out>/<variant>/``. An interrupted
+DVC stage (``dvc.yaml``'s foreach over ``litepose_variants``) and writes ``<out>/<variant>/``, trained ``seeds``
+times (``seeds/<seed>/``, ``seeds.json``; the first seed's model is the variant's ``model.pt``). An interrupted
 run resumes from its last epoch when rerun (checkpoints in ``data/pose/.resume/train/<variant>/``, removed when
 it completes).
 """
@@ -36,6 +37,8 @@ class Params(StageParams):
     tag_thresholds: list[PositiveFloat] = Field(
         [1.0], min_length=1, description="decoding tag thresholds to choose from, by OKS AP on training images")
     threshold_images: int = Field(128, ge=1, description="training images the tag threshold is chosen on")
+    seeds: int = Field(3, ge=1, description="training runs per variant, seeds seed, seed+1, …: the report's intervals "
+                                            "(the first seed's model is the variant's model.pt, the one deployed)")
 
 
 def budget(params: Params) -> dict:
@@ -82,44 +85,68 @@ def _at_variant(err: ParamsError, params: Params, variant: str) -> ParamsError:
     return ParamsError(f"{m.group('file')}{':' + str(line) if line else ''}: `{'.'.join(path)}`: {m.group('what')}")
 
 
-def run(variant: str, params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
-    """Train ``variant`` into ``out_dir / variant`` (all or nothing)."""
-    from common.io import atomic_dir, atomic_write_json
-    from common.training.stage import clear_scratch, fit_and_validate, scratch_dir
+def train_seed(variant: str, params: Params, config: LightningConfig, seed: int, out: Path) -> dict:
+    """One training run of ``variant`` with ``seed`` into ``out`` (model.pt, metrics.json, logs/)."""
+    from common.io import atomic_write_json
+    from common.training.stage import fit_and_validate, scratch_dir
     from tasks.pose.__main__ import CLASSES
     from tasks.pose.__main__ import main as cli_main
     from tasks.pose.model import save_pose_model
     from tasks.pose.module import select_tag_threshold
 
+    sid = StageId("pose", f"train.{variant}")
+    try:
+        cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), CONFIGS, config, out / "logs",
+                                        scratch=scratch_dir(StageId("pose", f"train.{variant}.s{seed}"), params,
+                                                            CONFIGS, extra=[variant, seed]),
+                                        seed=seed, where=(sid.params_file, [params.profile, "train"]), classes=CLASSES)
+    except ParamsError as e:
+        raise _at_variant(e, params, variant) from None
+    model = cli.model.model
+    imgsz = int(cli.datamodule.hparams.imgsz)
+    # the decoding tag threshold, chosen on training images (never the validation split)
+    threshold, ap_by_threshold = select_tag_threshold(model, cli.datamodule.train_set.kset, imgsz,
+                                                      list(params.tag_thresholds), params.threshold_images)
+    # the joint names travel with the model (its heads are sized by them): predict writes them per result
+    save_pose_model(out / "model.pt", model, variant=variant, imgsz=imgsz, tag_threshold=threshold,
+                    joints=cli.datamodule.joint_names)
+    metrics.update({"variant": variant, "seed": seed, "imgsz": imgsz, "config": model.config, "kernel": model.kernel,
+                    "fusion": model.fusion})
+    metrics["recipe"] = {k: getattr(cli, part).hparams[k] for part, keys in RECIPE.items() for k in keys}
+    metrics["tag_threshold"] = threshold
+    metrics["train_ap_by_tag_threshold"] = {str(t): v for t, v in ap_by_threshold.items()}
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def run(variant: str, params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
+    """Train ``variant`` with each seed into ``out_dir / variant / seeds / <seed>``; the first seed's files are also
+    the variant's own (``model.pt``, ``metrics.json``, ``logs/``: the deployed model); ``seeds.json`` lists every
+    seed's validation AP. All or nothing."""
+    import shutil
+
+    from common.io import atomic_dir, atomic_write_json
+    from common.training.stage import clear_scratch
+
     if variant not in params.variants:
         raise ParamsError(f"{PARAMS_FILE}: `{params.profile}.train.variants` has no variant `{variant}`"
                           f"{suggest(variant, list(params.variants))}")
-    sid = StageId("pose", f"train.{variant}")  # the variant's own resume folder
     config = params.config.merged(params.variants[variant], {"data": {"data_dir": data_dir}})
+    seeds = [params.seed + k for k in range(params.seeds)]
+    runs = {}
     with atomic_dir(Path(out_dir) / variant) as tmp:
-        try:
-            cli, metrics = fit_and_validate(lambda a: cli_main(a, run=False), CONFIGS, config, tmp / "logs",
-                                            scratch=scratch_dir(sid, params, CONFIGS, extra=variant),
-                                            seed=params.seed, where=(sid.params_file, [params.profile, "train"]),
-                                            classes=CLASSES)
-        except ParamsError as e:
-            raise _at_variant(e, params, variant) from None
-        model = cli.model.model
-        imgsz = int(cli.datamodule.hparams.imgsz)
-        # the decoding tag threshold, chosen on training images (never the validation split)
-        threshold, ap_by_threshold = select_tag_threshold(model, cli.datamodule.train_set.kset, imgsz,
-                                                          list(params.tag_thresholds), params.threshold_images)
-        # the joint names travel with the model (its heads are sized by them): predict writes them per result
-        save_pose_model(tmp / "model.pt", model, variant=variant, imgsz=imgsz, tag_threshold=threshold,
-                        joints=cli.datamodule.joint_names)
-        metrics.update({"variant": variant, "imgsz": imgsz, "config": model.config, "kernel": model.kernel,
-                        "fusion": model.fusion})
-        metrics["recipe"] = {k: getattr(cli, part).hparams[k] for part, keys in RECIPE.items() for k in keys}
-        metrics["tag_threshold"] = threshold
-        metrics["train_ap_by_tag_threshold"] = {str(t): v for t, v in ap_by_threshold.items()}
-        atomic_write_json(tmp / "metrics.json", metrics)
-    clear_scratch(sid)
-    return metrics
+        for s in seeds:
+            runs[s] = train_seed(variant, params, config, s, tmp / "seeds" / str(s))
+        first = tmp / "seeds" / str(seeds[0])
+        for name in ("model.pt", "metrics.json"):
+            shutil.copy2(first / name, tmp / name)
+        shutil.copytree(first / "logs", tmp / "logs")
+        atomic_write_json(tmp / "seeds.json", {
+            "variant": variant, "seeds": seeds,
+            "runs": {str(s): {k: v for k, v in m.items() if k.startswith("val/") or k in ("tag_threshold", "train_s")}
+                     for s, m in runs.items()}})
+    clear_scratch(StageId("pose", f"train.{variant}"))
+    return runs[seeds[0]]
 
 
 def variant_names(params_file: Path = PARAMS_FILE) -> list[str]:

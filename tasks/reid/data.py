@@ -20,6 +20,10 @@ Market-1501 (file-name convention ``0002_c1s1_000451_03.jpg``), SYSU-MM01 (``cam
 and 6 infrared, ``exp/{train,val,test}_id.txt``), CUHK-PEDES (``reid_raw.json``: id, file_path, captions,
 split) and plain identity folders (``<split>/<identity>/<image>``, RGB, cameras from Market-style ``c<N>`` tags
 or unknown; :func:`load_folders`). Bad files raise :class:`common.data.errors.DataError` naming the file (and line / entry).
+The benchmarks' evaluation protocols — which validation images are queries, which form the gallery (one, or
+several single-shot samples), which camera pairs are not ranked — are built here too
+(:func:`market1501_protocol`, :func:`sysu_mm01_protocol`) and stored with the validation split
+(:class:`SplitArrays`).
 """
 from __future__ import annotations
 
@@ -308,17 +312,43 @@ def describe(ident: Identity, rng: np.random.Generator) -> str:
 
 @dataclass
 class SplitArrays:
-    """A prepared split: images (N, H, W, 3) uint8, pids / cams / modality codes (N,), and per-pid captions."""
+    """A prepared split: images (N, H, W, 3) uint8, pids / cams / modality codes (N,), and per-pid captions.
+
+    A validation split of a benchmark with its own evaluation protocol (Market-1501, SYSU-MM01) also records it:
+    ``query`` (N,) bool — the query images; ``galleries`` (T, N) bool — the gallery of each of T trials (one for
+    Market-1501, the single-shot samples for SYSU-MM01; never a query image); ``protocol`` — a dict naming it:
+    ``name``, ``pair`` ([query modality, gallery modality]), ``exclude`` (pairs [query cam, gallery cam] of
+    camera codes whose gallery images are not ranked for such queries, whatever their identity), ``description``
+    and the settings (see :func:`market1501_protocol`, :func:`sysu_mm01_protocol`). Without them (synthetic,
+    identity folders, CUHK-PEDES) every validation image is a query against all the others."""
 
     images: np.ndarray
     pids: np.ndarray
     cams: np.ndarray
     modality: np.ndarray
     captions: dict[int, list[str]]
+    query: np.ndarray | None = None
+    galleries: np.ndarray | None = None
+    protocol: dict | None = None
+
+    def __post_init__(self):
+        if (self.query is None) != (self.galleries is None) or (self.query is None) != (self.protocol is None):
+            raise ValueError("query, galleries and protocol go together: all three or none")
+        if self.query is not None:
+            n = len(self.pids)
+            self.query = np.asarray(self.query, bool)
+            self.galleries = np.asarray(self.galleries, bool)
+            if self.query.shape != (n,) or self.galleries.ndim != 2 or self.galleries.shape[1] != n:
+                raise ValueError(f"protocol masks: query {self.query.shape} and galleries {self.galleries.shape} "
+                                 f"do not match {n} images (expected ({n},) and (trials, {n}))")
+            if (self.galleries & self.query).any():
+                raise ValueError("protocol masks: an image is both a query and in a gallery")
 
     def save(self, path: Path) -> None:
+        extra = {} if self.protocol is None else {"query": self.query, "galleries": self.galleries,
+                                                  "protocol": np.array(json.dumps(self.protocol))}
         np.savez_compressed(path, images=self.images, pids=self.pids, cams=self.cams, modality=self.modality,
-                            captions=np.array(json.dumps({str(k): v for k, v in self.captions.items()})))
+                            captions=np.array(json.dumps({str(k): v for k, v in self.captions.items()})), **extra)
 
     @classmethod
     def load(cls, path: str | Path) -> SplitArrays:
@@ -328,10 +358,14 @@ class SplitArrays:
         try:
             z = np.load(path)
             caps = json.loads(str(z["captions"]))
+            proto = {}
+            if "protocol" in z.files:  # a benchmark's validation split (older files have none)
+                proto = {"query": z["query"], "galleries": z["galleries"], "protocol": json.loads(str(z["protocol"]))}
             return cls(z["images"], z["pids"].astype(np.int64), z["cams"].astype(np.int64),
-                       z["modality"].astype(np.int64), {int(k): v for k, v in caps.items()})
+                       z["modality"].astype(np.int64), {int(k): v for k, v in caps.items()}, **proto)
         except (KeyError, ValueError, OSError) as e:
-            raise DataError(path, f"unreadable ReID split ({e})", expected="an .npz with images, pids, cams, modality, captions") from e
+            raise DataError(path, f"unreadable ReID split ({e})", expected="an .npz with images, pids, cams, modality, "
+                            "captions (and query, galleries, protocol together)") from e
 
 
 def synthetic_split(seed: int, pids: range, per_modality: dict[str, tuple[int, int]], size: tuple[int, int],
@@ -369,13 +403,23 @@ class Record:
 
 
 MARKET_RE = re.compile(r"^(-?\d+)_c(\d)s(\d)_(\d+)_(\d+)\.jpg$")
+MARKET_JUNK, MARKET_DISTRACTOR = -1, 0  # the pids of Market-1501's junk boxes and its distractors ("0000")
 
 
-def load_market1501(root: str | Path, split: str = "bounding_box_train") -> list[Record]:
-    """Market-1501: ``<root>/<split>/<pid>_c<cam>s<seq>_<frame>_<box>.jpg``; pid −1 (junk) and 0 (distractor)
-    are dropped, as in the benchmark's protocol. Any other name is an error."""
+def load_market1501(root: str | Path, split: str = "bounding_box_train", distractors: bool = False,
+                    counts: dict | None = None) -> list[Record]:
+    """Market-1501: ``<root>/<split>/<pid>_c<cam>s<seq>_<frame>_<box>.jpg`` (``0002_c1s1_000451_03.jpg``).
+
+    Junk boxes (pid −1: bad detections, in ``bounding_box_test``) are always dropped: the benchmark's evaluation
+    never ranks them (Zheng et al. 2015's code marks them junk for every query; torchreid and open-reid skip
+    them when reading). Distractors (pid 0000: boxes of no test identity) are kept with pid 0 when
+    ``distractors`` — in the gallery they are the non-matching items that make the benchmark's gallery as hard
+    as published — and dropped otherwise (a training or query split). ``counts``, when given, receives
+    ``junk_dropped``, ``distractors_kept`` and ``distractors_dropped``. Files other than ``.jpg`` (Market's
+    zip holds a ``Thumbs.db``) are skipped; a ``.jpg`` off the naming convention, a camera outside c1…c6 or
+    a pid below −1 is an error naming the file."""
     folder = require_dir(Path(root) / split, f"Market-1501 {split}")
-    out = []
+    out, junk, kept, dropped = [], 0, 0, 0
     for f in sorted(folder.iterdir()):
         if f.suffix.lower() != ".jpg":
             continue
@@ -386,12 +430,37 @@ def load_market1501(root: str | Path, split: str = "bounding_box_train") -> list
         pid, cam = int(m.group(1)), int(m.group(2))
         if not 1 <= cam <= 6:
             raise DataError(f, f"camera {cam} out of range", expected="c1 … c6")
-        if pid <= 0:
+        if pid < MARKET_JUNK:
+            raise DataError(f, f"person id {m.group(1)} out of range",
+                            expected="-1 (junk), 0000 (distractor) or a person id ≥ 0001")
+        if pid == MARKET_JUNK:
+            junk += 1
             continue
+        if pid == MARKET_DISTRACTOR:
+            if not distractors:
+                dropped += 1
+                continue
+            kept += 1
         out.append(Record(f, pid, cam - 1, "rgb"))
+    if counts is not None:
+        counts.update(junk_dropped=junk, distractors_kept=kept, distractors_dropped=dropped)
     if not out:
         raise DataError(folder, "no images", expected="Market-1501 .jpg files")
     return out
+
+
+def market1501_protocol(n_query: int, n_gallery: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Market-1501's single-query protocol for a validation split holding its ``n_query`` query images first and
+    its ``n_gallery`` gallery images (``bounding_box_test``, distractors included) after them: (query mask,
+    galleries (1, N), protocol). Each query is ranked against the gallery only; gallery images of its own
+    identity seen by its own camera are not ranked (the evaluation's same-camera rule); distractors (pid 0)
+    never match a query."""
+    query = np.r_[np.ones(n_query, bool), np.zeros(n_gallery, bool)]
+    return query, ~query[None], {
+        "name": "market1501", "pair": ["rgb", "rgb"], "exclude": [], "trials": 1,
+        "description": "Market-1501 single-query: query/ vs bounding_box_test/ (distractors 0000 kept as "
+                       "non-matches, junk −1 dropped); gallery images of the query's identity from the query's "
+                       "camera are not ranked"}
 
 
 SYSU_IR_CAMS = (3, 6)
@@ -423,6 +492,58 @@ def load_sysu_mm01(root: str | Path, split: str = "train") -> list[Record]:
     if not out:
         raise DataError(root, f"no images for the {len(ids)} ids of {id_file.name}", expected="cam<k>/<pid:04d>/<n>.jpg")
     return out
+
+
+# SYSU-MM01's evaluation (Wu et al., ICCV 2017, and its released code, followed by AGW / DDAG / CAJ): infrared
+# queries against an RGB gallery; all-search ranks the RGB images of cams 1, 2, 4, 5, indoor-search those of the
+# indoor cams 1, 2; cam 2 and cam 3 overlap (the same room), so a cam-3 query never ranks cam-2 gallery images
+SYSU_GALLERY_CAMS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
+SYSU_EXCLUDED = ((3, 2),)  # (query camera, gallery camera), camera numbers as in the folder names
+
+
+def sysu_mm01_protocol(records: list[Record], search: str = "all", trials: int = 10,
+                       where: str | Path = "SYSU-MM01") -> tuple[np.ndarray, np.ndarray, dict]:
+    """SYSU-MM01's single-shot protocol over a validation split's records (as :func:`load_sysu_mm01` reads them:
+    ``cam`` = camera number − 1): (query mask, galleries (trials, N), protocol).
+
+    Queries: every infrared image (cams 3 and 6). Gallery of trial t: for each identity (ascending) and each
+    gallery camera of ``search`` (ascending), one image drawn by ``random.Random(t).choice`` from its images
+    sorted by path — the reference code's ``random.seed(trial)`` + ``random.choice`` in the same order, so on the
+    real dataset trial t's gallery is the one published results were measured on. The seeds are fixed: trial
+    t = 0 … trials − 1 uses seed t. Cam-3 queries never rank cam-2 gallery images (``exclude``)."""
+    import random
+
+    if search not in SYSU_GALLERY_CAMS:
+        raise ValueError(f"SYSU-MM01 search {search!r}: expected one of {sorted(SYSU_GALLERY_CAMS)}")
+    query = np.array([r.modality == "ir" for r in records])
+    if not query.any():
+        raise DataError(where, "no infrared images (cam3, cam6) for the validation ids: nothing to query",
+                        expected="cam3/<pid:04d>/*.jpg or cam6/<pid:04d>/*.jpg for the ids of the validation list")
+    cams = SYSU_GALLERY_CAMS[search]
+    by_id_cam: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for i, r in enumerate(records):
+        if r.modality == "rgb" and r.cam + 1 in cams:
+            by_id_cam.setdefault((r.pid, r.cam + 1), []).append((str(r.path), i))
+    if not by_id_cam:
+        raise DataError(where, f"no RGB images from the {search}-search gallery cameras for the validation ids",
+                        expected=" or ".join(f"cam{c}/<pid:04d>/*.jpg" for c in cams))
+    pids = sorted({r.pid for r in records})
+    galleries = np.zeros((trials, len(records)), bool)
+    for t in range(trials):
+        rnd = random.Random(t)
+        for pid in pids:
+            for cam in cams:
+                files = sorted(by_id_cam.get((pid, cam), []))
+                if files:
+                    galleries[t, rnd.choice(files)[1]] = True
+    return query, galleries, {
+        "name": "sysu_mm01", "pair": ["ir", "rgb"], "search": search, "trials": trials,
+        "gallery_cams": list(cams), "query_cams": list(SYSU_IR_CAMS),
+        "exclude": [[q - 1, g - 1] for q, g in SYSU_EXCLUDED],  # as camera codes (number − 1)
+        "seeds": list(range(trials)),
+        "description": f"SYSU-MM01 {search}-search single-shot: IR queries (cams 3, 6) vs one RGB image per identity "
+                       f"per camera ({', '.join(f'cam{c}' for c in cams)}), cam-3 queries not ranked against cam 2; "
+                       f"{trials} galleries (trial t: Python random.Random(t), as the reference code), mean reported"}
 
 
 def load_cuhk_pedes(root: str | Path, split: str = "train", annotations: str = "reid_raw.json") -> list[Record]:

@@ -71,13 +71,19 @@ class PKBatches(torch.utils.data.Sampler):
 
 
 class ReIDDataModule(L.LightningDataModule):
-    """``data_dir`` holds ``train.npz`` / ``val.npz`` (:class:`tasks.reid.data.SplitArrays`). ``text``: tokenise
-    the captions and add one per identity to each batch (the teacher)."""
+    """``data_dir`` holds ``train.npz`` / ``val.npz`` / ``tune.npz`` (:class:`tasks.reid.data.SplitArrays`).
+    ``text``: tokenise the captions and add one per identity to each batch (the teacher). ``val_split``: the
+    identities validation reports on — ``val`` (the test identities) or ``tune`` (held-out identities, disjoint
+    from both, on which the student stage chooses its distillation weights)."""
 
     def __init__(self, data_dir: str = "data/reid/prepare/dataset", batch_ids: int = 16, per_id: int = 4,
                  text: bool = False, max_text_len: int = 64, flip: bool = True, shift: int = 2, workers: int = 0,
-                 val_batch_size: int = 256):
+                 val_batch_size: int = 256, val_split: str = "val"):
         super().__init__()
+        if val_split not in ("val", "tune"):
+            raise ValueError(f"val_split: 'val' (the test identities) or 'tune' (the held-out tuning identities), "
+                             f"got {val_split!r}")
+        self.val_split = val_split
         self.data_dir = Path(data_dir)
         self.batch_ids, self.per_id, self.text = batch_ids, per_id, text
         self.max_text_len, self.flip, self.shift = max_text_len, flip, shift
@@ -93,7 +99,11 @@ class ReIDDataModule(L.LightningDataModule):
     def setup(self, stage=None):
         if self.train is None:
             self.train = SplitArrays.load(self.data_dir / "train.npz")
-            self.val = SplitArrays.load(self.data_dir / "val.npz")
+            path = self.data_dir / f"{self.val_split}.npz"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no `{self.val_split}` split in the prepared data (rerun "
+                                        f"`dvc repro tasks/reid/dvc.yaml:prepare`)")
+            self.val = SplitArrays.load(path)
             self.label_of = {int(p): i for i, p in enumerate(self.train_pids)}
             self.labels = np.array([self.label_of[int(p)] for p in self.train.pids], np.int64)
             if self.text and not self.train.captions:
@@ -197,18 +207,28 @@ class ReIDModule(TaskModule):
         return None
 
     def on_validation_epoch_end(self):
-        from tasks.reid.metrics import evaluate_pairs
+        from tasks.reid.metrics import evaluate_pairs, evaluate_split
 
         if not self._val:
             return
         cat = {k: torch.cat([b[k] for b in self._val]) for k in self._val[0]}
         self._val = []
-        res = evaluate_pairs(cat["emb"], cat["pids"].numpy(), cat["cams"].numpy(), cat["modality"].numpy(),
-                             {**VISUAL_PAIRS, **SAME_PAIR, **TEXT_PAIR}, self.text_queries())
+        pairs = {**VISUAL_PAIRS, **SAME_PAIR, **TEXT_PAIR}
+        dm = getattr(self.trainer, "datamodule", None)
+        split = getattr(dm, "val", None)
+        if split is not None and split.protocol is not None and len(split.pids) == len(cat["pids"]):
+            # the benchmark's query / gallery protocol (Market-1501, SYSU-MM01), as the evaluate stage scores it
+            res = evaluate_split(cat["emb"], split, pairs, self.text_queries())
+        else:
+            res = evaluate_pairs(cat["emb"], cat["pids"].numpy(), cat["cams"].numpy(), cat["modality"].numpy(), pairs,
+                                 self.text_queries())
         for name, r in res.items():
             self.log(f"val/map_{name}", r["map"])
             self.log(f"val/rank1_{name}", r["rank1"])
-        self.log("val/map", float(np.mean([res[k]["map"] for k in VISUAL_PAIRS if k in res])), prog_bar=True)
+        visual = [res[k]["map"] for k in VISUAL_PAIRS if k in res and np.isfinite(res[k]["map"])]
+        if not visual:  # e.g. Market-1501: RGB only, its protocol pair is RGB → RGB
+            visual = [r["map"] for r in res.values() if np.isfinite(r["map"])]
+        self.log("val/map", float(np.mean(visual)) if visual else 0.0, prog_bar=True)
 
 
 class TeacherModule(ReIDModule):

@@ -38,12 +38,31 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
         meta = onnx_metadata(tiny_repo / f"data/pose/evaluate/{name}.onnx")
         assert (meta["task"], meta["kpt_shape"], meta["variant"], meta["precision"]) == ("pose", "[14, 3]", name,
                                                                                         precision)
-    verdicts = {c["id"]: c["point"] for c in doc["claims"]}  # point checks: no intervals in this task yet
+    # seeds: every variant's seeds.json and its seed models; the evaluation's per-seed AP and image bootstrap
+    import numpy as np
+
+    ev_all = json.loads((tiny_repo / "data/pose/evaluate/metrics.json").read_text())
+    for v in rows[:3]:
+        seeds = json.loads((tiny_repo / f"data/pose/train/{v}/seeds.json").read_text())["seeds"]
+        assert ev_all["seeds"][v]["seeds"] == seeds and (tiny_repo / f"data/pose/train/{v}/seeds/{seeds[0]}/model.pt").is_file()
+    with np.load(tiny_repo / "data/pose/evaluate/bootstrap.npz") as z:
+        assert {"litepose-xs@0", "yolov8n-pose@0", "litepose-xs/onnxruntime/int8@0"} <= set(z.files)
+        assert z["litepose-xs@0"].shape == (1000,)
+    # every deployed model on every runtime of the profile, each with its own AP, latency and peak memory
+    rt = {(r["variant"], r["backend"], r["precision"]): r for r in ev_all["runtimes"]}
+    assert set(rt) == {(v, "onnxruntime", p) for v in rows for p in ("fp32", "int8")}
+    assert rt[("litepose-xs", "onnxruntime", "fp32")]["ap"] == xs["ap"]
+    assert all(r["peak_mem_mb"] > 0 and r["latency_ms"]["1"]["p50"] > 0 for r in rt.values())
+    verdicts = {c["id"]: c["point"] for c in doc["claims"]}
     assert_claim_classes(doc)
+    claims = {c["id"]: c for c in doc["claims"]}
+    assert claims["large_kernel_gain"]["lo"] is not None and "bootstrap over" in claims["large_kernel_gain"]["noise"]
+    assert verdicts["m_macs"] == verdicts["l_macs"] == "holds"
     assert verdicts["xs_macs"] == "holds" and verdicts["s_macs"] == "holds"  # structural: every profile
     assert verdicts["large_kernel_gain"] in ("holds", "fails")  # measured (its value depends on training)
     md = (tiny_reports(tiny_repo) / "pose.md").read_text()
     assert "profile **tiny**" in md and "MACs at the paper's input sizes" in md and "AP, true grouping" in md
+    assert "## Runtimes" in md and "## Seeds" in md and "PROJECT2IMAGE" in md
     assert f"push × {tiny_train['model']['init_args']['push_factor']:g}" in md
     t0 = time.perf_counter()
     again = dvc(tiny_repo, "repro", "tasks/pose")

@@ -134,9 +134,10 @@ def test_market1501_layout_through_prepare(tmp_path):
     stats = run(Params(source="market1501", raw_dir=str(root), image_size=[16, 8],
                        splits={"train": "bounding_box_train", "val": ["query", "bounding_box_test"]}), tmp_path / "out")
     assert stats["splits"]["train"]["images"] == 4 and stats["splits"]["train"]["ids"] == 2  # junk −1 dropped
-    assert stats["splits"]["val"]["images"] == 6 and stats["splits"]["val"]["ids"] == 3  # distractor 0 dropped
+    # distractor 0 kept in the gallery (not an identity), junk −1 dropped
+    assert stats["splits"]["val"]["images"] == 7 and stats["splits"]["val"]["ids"] == 3
     val, m = _rgb_rgb(tmp_path / "out")
-    assert val.pids.tolist() == [3, 4, 1, 3, 3, 4] and val.cams.tolist() == [0, 1, 5, 0, 1, 4]
+    assert val.pids.tolist() == [3, 4, 0, 1, 3, 3, 4] and val.cams.tolist() == [0, 1, 2, 5, 0, 1, 4]
     # cross-camera positives: 0003 (c1, c2, c1) and 0004 (c2, c5) are findable, 0001 (one image) is not
     assert m["queries"] == 5 and m["rank1"] == 1.0
     assert not (tmp_path / "out" / "identities.json").exists()

@@ -23,8 +23,8 @@ def test_a_misspelt_key_is_refused_with_file_section_key_and_suggestion(
 
 def test_a_misspelt_key_in_a_variant_is_refused_with_the_section_path(module_repo):
     # the variants are written once, at the top (an anchor): the key path is the section's, the line the anchor's
-    assert_misspelt_key_refused(module_repo, "reid", "alone_s1: {seed: 1}", "alone_s1: {sed: 1}",
-                                ["tasks.reid.train", "student"], "`tiny.train.student.variants.alone_s1.sed`",
+    assert_misspelt_key_refused(module_repo, "reid", "  alone: {}", "  alone: {sed: 1}",
+                                ["tasks.reid.train", "student"], "`tiny.train.student.variants.alone.sed`",
                                 "did you mean `seed`?")
 
 
@@ -37,38 +37,72 @@ def test_parameter_choices_are_the_codes():
     assert typing.get_args(Source) == ("synthetic", *LOADERS)
 
 
-def test_each_variant_trains_its_configuration_with_its_seed(monkeypatch, tmp_path):
-    """Every student variant gets the stage's configuration with its own merged over it, the teacher's file and the
-    prepared data, and the global seed unless it sets one (``alone_s1``: seed 1)."""
-    import common.training.stage as training_stage
+def test_tuning_then_every_variant_with_every_seed(monkeypatch, tmp_path):
+    """The student stage first tries each tuned weight alone (first seed, validated on the tuning identities),
+    chooses the best value by that score, then trains every variant × seed with the chosen values in place of the
+    weights it turns on; a first-seed run identical to a tuning run is that run (copied, not retrained)."""
+    import json
+
     from common.stage import StageId, load_params
     from tasks.reid import train
 
-    class Stop(Exception):
-        pass
+    calls = []
+    scores = {("kd_weight", 1.0): 0.30, ("kd_weight", 4.0): 0.40, ("pcm_weight", 0.25): 0.50,
+              ("pcm_weight", 1.0): 0.45}
 
-    seen = {}
+    def fake_train_one(name, params, out, variant=None, over=None):
+        cfg = over.as_dict() if over is not None else {}
+        init = cfg.get("model", {}).get("init_args", {})
+        calls.append((variant, init, cfg.get("data", {}), over.seed))
+        weights = tuple(sorted((k, v) for k, v in init.items() if k in train.TUNABLE))
+        val = scores[weights[0]] if variant.startswith("tune.") else 0.1 * len(calls)
+        out.mkdir(parents=True)
+        (out / "model.pt").write_bytes(b"weights of " + variant.encode())
+        m = {"val/map": val, "name": variant}
+        (out / "metrics.json").write_text(json.dumps(m))
+        return m
 
-    def fake_fit(cli_main, configs, config, log_dir, scratch=None, seed=None, **kw):
-        seen[current] = (config.as_dict(), seed, scratch)
-        raise Stop  # no training: what the run would be given is all this test needs
+    monkeypatch.setattr(train, "train_one", fake_train_one)
+    monkeypatch.chdir(copy_repo(tmp_path / "repo"))
+    (tmp_path / "repo" / "data/reid/prepare/dataset").mkdir(parents=True)
+    (tmp_path / "repo" / "data/reid/prepare/dataset/tune.npz").write_bytes(b"")
+    params = load_params(train.StudentParams, StageId("reid", "train.student"))
+    assert list(params.variants) == ["alone", "kd", "pcm", "pcm_fr"]
+    params = params.model_copy(update={"seeds": 3, "tune": {"kd_weight": [1.0, 4.0], "pcm_weight": [0.25, 1.0]}})
+    out = tmp_path / "out"
+    result = train.train_students(params, out)
+    assert result["chosen"] == {"kd_weight": 4.0, "pcm_weight": 0.25}
+    tuning = [c for c in calls if c[0].startswith("tune.")]
+    assert [c[0] for c in tuning] == ["tune.kd_weight@1", "tune.kd_weight@4", "tune.pcm_weight@0p25",
+                                      "tune.pcm_weight@1"]
+    assert all(c[2] == {"val_split": "tune"} and c[3] == params.seed for c in tuning)
+    assert all(len(c[1]) == 1 for c in tuning)  # one term on at a time
+    trained = {c[0]: c for c in calls if not c[0].startswith("tune.")}
+    s0, s1, s2 = params.seed, params.seed + 1, params.seed + 2
+    # kd and pcm reuse their tuning run at the first seed; alone and pcm_fr train every seed
+    assert set(trained) == {f"alone.s{s}" for s in (s0, s1, s2)} | {f"kd.s{s}" for s in (s1, s2)} | \
+        {f"pcm.s{s}" for s in (s1, s2)} | {f"pcm_fr.s{s}" for s in (s0, s1, s2)}
+    assert trained[f"kd.s{s1}"][1]["kd_weight"] == 4.0 and trained[f"kd.s{s1}"][3] == s1
+    assert trained[f"pcm_fr.s{s0}"][1] == {"pcm_weight": 0.25, "fr_weight": 1.0}  # FR is not tuned
+    assert "kd_weight" not in trained[f"alone.s{s0}"][1] and trained[f"alone.s{s2}"][2] == {}
+    assert (out / "kd/seeds" / str(s0) / "model.pt").read_bytes() == b"weights of tune.kd_weight@4"
+    assert (out / "kd/model.pt").read_bytes() == b"weights of tune.kd_weight@4"  # the first seed: deployed
+    doc = json.loads((out / "kd/seeds.json").read_text())
+    assert doc["seeds"] == [s0, s1, s2] and doc["weights"] == {"kd_weight": 4.0} and doc["tuned"] == {"kd_weight": 4.0}
+    assert doc["runs"][str(s0)]["reused_from"] == "tune/kd_weight@4"
+    tune = json.loads((out / "tune.json").read_text())
+    assert tune["chosen"] == {"kd_weight": 4.0, "pcm_weight": 0.25} and len(tune["runs"]) == 4
 
-    monkeypatch.setattr(training_stage, "fit_and_validate", fake_fit)
+
+def test_tuning_without_tuning_identities_stops_with_the_settings(monkeypatch, tmp_path):
+    from common.stage import StageId, load_params
+    from tasks.reid import train
+
     monkeypatch.chdir(copy_repo(tmp_path / "repo"))
     params = load_params(train.StudentParams, StageId("reid", "train.student"))
-    assert list(params.variants) == ["alone", "kd", "pcm", "fr", "pcm_fr", "alone_s1"]
-    for current, variant in params.variants.items():
-        with pytest.raises(Stop):
-            train.train_one("student", params, tmp_path / "out" / current, current, variant)
-    args = {n: c["model"]["init_args"] for n, (c, _, _) in seen.items()}
-    assert args["kd"]["kd_weight"] == 1.0 and args["pcm_fr"]["pcm_weight"] == args["pcm_fr"]["fr_weight"] == 1.0
-    assert "kd_weight" not in args["alone"] and "seed" not in seen["alone_s1"][0]
-    assert all(a["teacher"] == train.TEACHER for a in args.values())
-    assert all(c["data"]["data_dir"] == train.DATA and c["trainer"]["max_epochs"] == 1 for c, _, _ in seen.values())
-    assert {n: s for n, (_, s, _) in seen.items()} == {"alone": 0, "kd": 0, "pcm": 0, "fr": 0, "pcm_fr": 0, "alone_s1": 1}
-    scratch = {n: str(d) for n, (_, _, d) in seen.items()}
-    assert scratch["alone_s1"].startswith("data/reid/.resume/train/student/alone_s1/")  # resumes on its own
-    assert len(set(scratch.values())) == len(scratch)
+    with pytest.raises(SystemExit, match="tune_ids"):
+        train.train_students(params, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
