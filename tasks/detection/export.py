@@ -135,12 +135,7 @@ def run(params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
                 else:
                     from common.runtime import _ncnn
 
-                    head.dynamic = False  # ncnn graphs take one static size: the anchor grid is a constant
-                    files = {}
-                    for size in all_sizes:
-                        with torch.no_grad():
-                            _ncnn.export(wrapper, torch.rand(1, 3, size, size), tmp / f"{name}@{size}.ncnn.param")
-                        files[str(size)] = str(out_dir / f"{name}@{size}.ncnn.param")
+                    files = export_ncnn(wrapper, head, name, all_sizes, tmp, out_dir)
                     artifacts.append(Artifact(name, "ncnn", "fp32", files))
                     effective = _ncnn_fp16_effective(tmp / f"{name}@{imgsz}.ncnn.param", imgsz, check.numpy())
                     artifacts.append(Artifact(name, "ncnn", "fp16", files, options={"fp16_effective": effective}))
@@ -160,6 +155,33 @@ def run(params: Params, out_dir: Path, data_dir: str = DATA_DIR) -> dict:
     return manifest
 
 
+def static_head(wrapper, head, size: int) -> None:
+    """Fix the detection head's anchor grid at ``size``: ``dynamic`` off and one forward pass at that size, so the
+    grid is a cached constant. A tracer that runs the model twice (pnnx checks its trace; so does litert-torch)
+    otherwise records the grid's computation in the first run and the cached grid in the second, and refuses
+    ("Graphs differed across invocations") whenever the size differs from the last one the head saw."""
+    import torch
+
+    head.dynamic = False
+    with torch.no_grad():
+        wrapper(torch.rand(1, 3, size, size))
+
+
+def export_ncnn(wrapper, head, name: str, sizes: list[int], tmp: Path, out_dir: Path) -> dict[str, str]:
+    """One static ncnn file pair per input size (pnnx), written to ``tmp``; returns {size: final param path}."""
+    import torch
+
+    from common.runtime import _ncnn
+
+    files = {}
+    for size in sizes:
+        static_head(wrapper, head, size)  # ncnn graphs take one static size: the anchor grid is a constant
+        with torch.no_grad():
+            _ncnn.export(wrapper, torch.rand(1, 3, size, size), tmp / f"{name}@{size}.ncnn.param")
+        files[str(size)] = str(Path(out_dir) / f"{name}@{size}.ncnn.param")
+    return files
+
+
 def _export_other(backend: str, name: str, wrapper, head, tmp: Path, out_dir: Path, sizes: list[int]) -> list:
     """LiteRT (litert-torch, one file per size) and TensorRT (an engine per size from the ONNX file)."""
     import torch
@@ -170,8 +192,8 @@ def _export_other(backend: str, name: str, wrapper, head, tmp: Path, out_dir: Pa
     if backend == "litert":
         from common.runtime import _litert
 
-        head.dynamic = False
         for size in sizes:
+            static_head(wrapper, head, size)
             _litert.export(wrapper, torch.rand(1, 3, size, size), tmp / f"{name}@{size}.tflite")
             files[str(size)] = str(out_dir / f"{name}@{size}.tflite")
         return [Artifact(name, "litert", "fp32", files)]
