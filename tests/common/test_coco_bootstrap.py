@@ -12,6 +12,8 @@ import pytest
 
 from common.evaluate.coco import bootstrap_ap, image_table, pooled_ap
 
+pytest.importorskip("pycocotools")  # a task's extra (detection, pose)
+
 
 def _boxes_world(seed: int = 0, n_images: int = 12):
     rng = np.random.default_rng(seed)

@@ -57,7 +57,7 @@ def test_dvc_repro_tiny_pose_end_to_end(tiny_repo, startup_seconds):
     assert_claim_classes(doc)
     claims = {c["id"]: c for c in doc["claims"]}
     assert claims["large_kernel_gain"]["lo"] is not None and "bootstrap over" in claims["large_kernel_gain"]["noise"]
-    assert verdicts["m_macs"] == verdicts["l_macs"] == "holds"
+    assert claims["m_macs"]["verdict"] == "not testable here"  # tiny counts XS and S only (smoke: all four)
     assert verdicts["xs_macs"] == "holds" and verdicts["s_macs"] == "holds"  # structural: every profile
     assert verdicts["large_kernel_gain"] in ("holds", "fails")  # measured (its value depends on training)
     md = (tiny_reports(tiny_repo) / "pose.md").read_text()
