@@ -78,14 +78,6 @@ def tag_separation(quarter, joints, num_joints: int) -> list[tuple[float, float]
     return out
 
 
-def onnx_ap(onnx_path: Path, dataset, num_joints: int, decode_fn, batch_size: int = 8) -> dict:
-    """OKS AP of an ONNX model on ``dataset`` (validation items), through ONNX Runtime (:func:`session_ap`)."""
-    from common.runtime import Artifact, open_session
-
-    art = Artifact(Path(onnx_path).stem, "onnxruntime", "fp32", {"any": str(onnx_path)})
-    return session_ap(open_session(art, dataset.imgsz, threads=2), dataset, num_joints, decode_fn, batch_size)
-
-
 def session_ap(sess, dataset, num_joints: int, decode_fn, batch_size: int = 8, table: dict | None = None) -> dict:
     """OKS AP of a runtime session (``common.runtime.open_session``: every output, ``run_all``) on ``dataset``
     (validation items): ``decode_fn(outputs, K)`` gives per image people (N, K, 3) in input pixels and their (N,)
@@ -227,8 +219,8 @@ def run(params: Params, out_dir: Path, variants: dict[str, Path] | None = None, 
                     from common.adapters.ultralytics import head_decode_nodes
 
                     keep_fp32 = head_decode_nodes(fp32, facts.pop("head"))  # box/keypoint decoding stays fp32
-                arts, missing, q_facts = export_runtimes(fp32, calibration, name=variant, backends=params.backends, files_dir=out_dir,
-                                                         ort_exclude_nodes=keep_fp32 or None)
+                arts, missing, q_facts = export_runtimes(fp32, calibration, name=variant, backends=params.backends,
+                                                         files_dir=out_dir, ort_exclude_nodes=keep_fp32 or None)
                 summary["unavailable"] += missing
                 if variant == PEER and (tmp / f"{variant}+int8.onnx").is_file():
                     from common.adapters.ultralytics import export_metadata

@@ -37,7 +37,7 @@ def _seed_aps(summary: dict, variant: str) -> dict[int, float]:
     return {int(k): float(v["ap"]) for k, v in s["per_seed"].items()} if s else {}
 
 
-def gap(summary: dict, boot: dict, a: str, b: str, scale: float = 100.0, trained: bool = True):
+def gap(summary: dict, boot: dict, a: str, b: str, scale: float = 100.0):
     """a − b (AP × ``scale``) with its interval: per-seed paired differences (seeds a model of ``b`` lacks pair
     with its first seed: the peer has one) and the same image resamples for both."""
     from common.evaluate.intervals import estimate
@@ -54,8 +54,7 @@ def gap(summary: dict, boot: dict, a: str, b: str, scale: float = 100.0, trained
         draws = np.stack([scale * (boot[ka] - boot[kb]) for ka, kb in keys], axis=1)
     n_b = len(aps_b)
     noise = "" if n_b == len(aps_a) else f"{b}: {n_b} training run(s), its training noise not covered"
-    return estimate(per_seed, draws, n_items=f"{summary.get('val_images', '?')} validation images", noise=noise,
-                    trained=trained)
+    return estimate(per_seed, draws, n_items=f"{summary.get('val_images', '?')} validation images", noise=noise)
 
 
 def level(summary: dict, boot: dict, a: str):

@@ -173,7 +173,7 @@ def train_students(params: StudentParams, out_dir: Path) -> dict:
     """Tuning, then every variant × seed (module docstring); all or nothing into ``out_dir``."""
     import shutil
 
-    from common.io import atomic_dir, atomic_write_json
+    from common.io import atomic_dir, atomic_write_json, read_json
 
     base_seed = params.seed
     seeds = [base_seed + k for k in range(params.seeds)]
@@ -217,7 +217,7 @@ def train_students(params: StudentParams, out_dir: Path) -> dict:
                         reuse = tmp / "tune" / tune_name(key, w)
                 if reuse is not None:
                     shutil.copytree(reuse, d)
-                    m = {**read_metrics(d), "reused_from": f"tune/{reuse.name}", "validated_on": "tune"}
+                    m = {**read_json(d / "metrics.json"), "reused_from": f"tune/{reuse.name}", "validated_on": "tune"}
                     atomic_write_json(d / "metrics.json", m)
                     print(f"{variant} seed {s}: the tuning run {reuse.name} (same weights and seed)")
                 else:
@@ -234,12 +234,6 @@ def train_students(params: StudentParams, out_dir: Path) -> dict:
             atomic_write_json(tmp / variant / "seeds.json", summary)
             results[variant] = summary
     return {"chosen": chosen, "variants": results}
-
-
-def read_metrics(d: Path) -> dict:
-    from common.io import read_json
-
-    return read_json(d / "metrics.json")
 
 
 def run(name: str, params: Params, out_dir: Path) -> dict:
