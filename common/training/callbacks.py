@@ -74,7 +74,10 @@ class EpochSummary(Callback):
         # after this epoch's validation (callbacks' validation hooks run before the module logs its metrics)
         if not trainer.is_global_zero or not self._active():
             return
-        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
+        import os
+
+        label = os.environ.get("EDGEREPRO_RUN_LABEL")  # runs trained side by side (common.training.parallel)
+        parts = [*([label] if label else []), f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
                  f"{time.perf_counter() - self._t0:.0f}s"]
         for key, value in sorted(trainer.callback_metrics.items()):
             try:

@@ -76,6 +76,11 @@ class TaskModule(L.LightningModule):
         norm_lr_factor: learning rate of norm-layer weights (BatchNorm γ) = lr × this factor. Sparsity training
             uses it: γ starts at 1 and must travel to ≈ 0 within a short schedule while the rest of the network
             keeps the recipe's learning rate.
+        channels_last: train convolutional models in the channels-last (NHWC) memory layout: the same
+            computation, faster oneDNN kernels on CPU (YOLOv8n at 256 px, batch 16, 2 cores: a training step
+            0.45 → 0.34 s pruned, 0.82 → 0.70 s unpruned, measured). A task applies it to its model with
+            :meth:`use_memory_format` once the model exists; the teacher follows; the weights return to the
+            standard layout at the end of ``fit`` (model files are saved contiguous).
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class TaskModule(L.LightningModule):
         nominal_batch_size: int | None = None,
         grad_clip_norm: float | None = 10.0,
         norm_lr_factor: float = 1.0,
+        channels_last: bool = False,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -103,6 +109,7 @@ class TaskModule(L.LightningModule):
         if norm_lr_factor <= 0:
             raise ValueError(f"norm_lr_factor must be > 0, got {norm_lr_factor}")
         self.norm_lr_factor = norm_lr_factor
+        self.channels_last = channels_last
         self.teacher: nn.Module | None = None
         self.distill_terms = nn.ModuleList()  # holds the losses (their adapters are trainable)
         self._distill_specs: list[DistillTerm] = []
@@ -128,9 +135,25 @@ class TaskModule(L.LightningModule):
         """Factor on Σ w·distill, to match how the task loss is reduced (ultralytics sums over the batch)."""
         return 1.0
 
+    # ----------------------------------------------------------------- memory layout
+    def use_memory_format(self, *modules: nn.Module) -> None:
+        """Put ``modules`` (the task's model, at the end of its ``__init__``: before callbacks copy it, e.g. for
+        weight averaging) in the channels-last layout when the recipe asks for it."""
+        if self.channels_last:
+            for m in modules:
+                m.to(memory_format=torch.channels_last)
+
+    def on_fit_end(self) -> None:
+        if self.channels_last:  # model files and exports get the standard layout
+            for m in self.modules():
+                for p in [*m.parameters(recurse=False), *m.buffers(recurse=False)]:
+                    if p.dim() == 4:
+                        p.data = p.data.contiguous()
+
     # ----------------------------------------------------------------- distillation
     def set_teacher(self, teacher: nn.Module, terms: list[DistillTerm]) -> None:
         """Attach a frozen teacher and the distillation terms computed on named feature taps."""
+        self.use_memory_format(teacher)
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)

@@ -20,6 +20,8 @@ class Params(StageParams):
                                                            "at distill's temperature")
     taus: list[float] = Field([], description="CWD temperatures to train distill's recipe with (each > 0), at "
                                               "distill's weight")
+    parallel: int = Field(1, ge=1, description="runs trained at once, each in its own process on cores/parallel "
+                                               "threads (common.training.parallel); 1 on a GPU")
 
     def model_post_init(self, _) -> None:
         if any(w <= 0 for w in self.weights):
@@ -28,13 +30,27 @@ class Params(StageParams):
             raise ValueError(f"every CWD temperature must be > 0, got {self.taus}")
 
 
-def run(params: Params, out_dir: Path) -> dict:
+def sweep_run(params, name: str, dest: Path) -> dict:
+    """One run of distill's recipe with other CWD settings (``params``): its logs into ``dest``, the model dropped."""
     import shutil
     import tempfile
 
+    from tasks.detection.train import train
+
+    scratch = Path(tempfile.mkdtemp(prefix="edgerepro-cwd-sweep-"))
+    try:
+        metrics = train("distill", params, scratch / name, label=f"cwd_sweep.{name}", clear=False)
+        shutil.copytree(scratch / name / "logs", dest / "logs")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return metrics
+
+
+def run(params: Params, out_dir: Path) -> dict:
     from common.io import atomic_dir, atomic_write_json
+    from common.training.parallel import run_all
     from common.training.stage import clear_scratch
-    from tasks.detection.train import SeededParams, train
+    from tasks.detection.train import SeededParams
 
     distill = load_params(SeededParams, StageId("detection", "distill"))
     model_args = distill.config.model.get("init_args", {})
@@ -42,20 +58,15 @@ def run(params: Params, out_dir: Path) -> dict:
     runs += [(f"t{t:g}", {"cwd_tau": float(t)}) for t in params.taus]
     sweep = {}
     with atomic_dir(out_dir) as tmp:
-        for name, setting in runs:
-            run_params = distill.model_copy(update={"config": distill.config.merged(
-                {"model": {"init_args": setting}})})
-            scratch = Path(tempfile.mkdtemp(prefix="edgerepro-cwd-sweep-"))
-            try:
-                metrics = train("distill", run_params, scratch / name, label=f"cwd_sweep.{name}", clear=False)
-                shutil.copytree(scratch / name / "logs", tmp / name / "logs")
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+        jobs = [{"params": distill.model_copy(update={"config": distill.config.merged(
+                    {"model": {"init_args": setting}})}), "name": name, "dest": tmp / name} for name, setting in runs]
+        results = run_all(sweep_run, jobs, [name for name, _ in runs], params.parallel)
+        for (name, setting), metrics in zip(runs, results):
             metrics["cwd_weight"] = float(setting.get("cwd_weight", model_args.get("cwd_weight")))
             metrics["cwd_tau"] = float(setting.get("cwd_tau", model_args.get("cwd_tau", 1.0)))
             atomic_write_json(tmp / name / "metrics.json", metrics)
             sweep[name] = {k: metrics.get(k) for k in ("cwd_weight", "cwd_tau", "val/map50", "val/map50_95",
-                                                       "train_seconds")}
+                                                       "train_seconds", "threads")}
         doc = {"distill_cwd_weight": model_args.get("cwd_weight"), "cwd_tau": model_args.get("cwd_tau"),
                "seed": distill.seed, "runs": sweep}
         atomic_write_json(tmp / "sweep.json", doc)

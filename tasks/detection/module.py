@@ -86,6 +86,7 @@ class DetectionModule(TaskModule):
                                  f"the data's {list(names)} (same count, other names or order)")
         self.model.names = dict(enumerate(names)) if names else {i: f"class{i}" for i in range(nc)}
         yolo.freeze_dfl(self.model)
+        self.use_memory_format(self.model)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self._criterion = None
         self.val_map = new_map_metric(max_det)
@@ -124,10 +125,10 @@ class DetectionModule(TaskModule):
             self._criterion = detection_loss(self.model)
         return self._criterion
 
-    @staticmethod
-    def _images(batch: dict) -> torch.Tensor:
+    def _images(self, batch: dict) -> torch.Tensor:
         img = batch["img"]
-        return img.float() / 255 if img.dtype == torch.uint8 else img
+        img = img.float() / 255 if img.dtype == torch.uint8 else img
+        return img.contiguous(memory_format=torch.channels_last) if self.channels_last else img
 
     def model_inputs(self, batch: dict) -> torch.Tensor:
         return self._images(batch)

@@ -72,6 +72,8 @@ class TeacherParams(Params):
 
 class SeededParams(Params):
     seeds: int = Field(3, ge=1, description="training runs with seeds seed, seed+1, …: the report's intervals")
+    parallel: int = Field(1, ge=1, description="runs trained at once, each in its own process on cores/parallel "
+                                               "threads (common.training.parallel); 1 on a GPU")
 
 
 class SparseParams(Params):
@@ -174,19 +176,20 @@ def train_seeds(stage: str, params: SeededParams, out_dir: str | Path, label: st
     from common.io import atomic_dir, atomic_write_json
     from common.training.stage import clear_scratch
 
+    from common.training.parallel import run_all
+
     label = label or stage
     seeds = [params.seed + k for k in range(params.seeds)]
-    runs = {}
     with atomic_dir(out_dir) as tmp:
-        for s in seeds:
-            runs[s] = train(stage, params.model_copy(update={"seed": s}), tmp / "seeds" / str(s),
-                            label=f"{label}.seed{s}", clear=False)
+        jobs = [{"stage": stage, "params": params.model_copy(update={"seed": s}), "out_dir": tmp / "seeds" / str(s),
+                 "label": f"{label}.seed{s}", "clear": False} for s in seeds]
+        runs = dict(zip(seeds, run_all(train, jobs, [f"seed {s}" for s in seeds], params.parallel)))
         first = tmp / "seeds" / str(seeds[0])
         shutil.copy2(first / "model.pt", tmp / "model.pt")
         metrics = {**runs[seeds[0]], "seeds": seeds}
         atomic_write_json(tmp / "metrics.json", metrics)
         summary = {"stage": stage, "seeds": seeds,
-                   "runs": {str(s): {k: m.get(k) for k in ("val/map50", "val/map50_95", "train_seconds")}
+                   "runs": {str(s): {k: m.get(k) for k in ("val/map50", "val/map50_95", "train_seconds", "threads")}
                             for s, m in runs.items()}}
         atomic_write_json(tmp / "seeds.json", summary)
     for s in seeds:
