@@ -39,6 +39,8 @@ class Params(StageParams):
     threshold_images: int = Field(128, ge=1, description="training images the tag threshold is chosen on")
     seeds: int = Field(3, ge=1, description="training runs per variant, seeds seed, seed+1, …: the report's intervals "
                                             "(the first seed's model is the variant's model.pt, the one deployed)")
+    parallel: int = Field(1, ge=1, description="seeds trained at once, each in its own process on cores/parallel "
+                                               "threads (common.training.parallel); 1 on a GPU")
 
 
 def budget(params: Params) -> dict:
@@ -126,6 +128,7 @@ def run(variant: str, params: Params, out_dir: Path, data_dir: str = DATA_DIR) -
     import shutil
 
     from common.io import atomic_dir, atomic_write_json
+    from common.training.parallel import run_all
     from common.training.stage import clear_scratch
 
     if variant not in params.variants:
@@ -133,17 +136,17 @@ def run(variant: str, params: Params, out_dir: Path, data_dir: str = DATA_DIR) -
                           f"{suggest(variant, list(params.variants))}")
     config = params.config.merged(params.variants[variant], {"data": {"data_dir": data_dir}})
     seeds = [params.seed + k for k in range(params.seeds)]
-    runs = {}
     with atomic_dir(Path(out_dir) / variant) as tmp:
-        for s in seeds:
-            runs[s] = train_seed(variant, params, config, s, tmp / "seeds" / str(s))
+        jobs = [{"variant": variant, "params": params, "config": config, "seed": s, "out": tmp / "seeds" / str(s)}
+                for s in seeds]
+        runs = dict(zip(seeds, run_all(train_seed, jobs, [f"{variant} seed {s}" for s in seeds], params.parallel)))
         first = tmp / "seeds" / str(seeds[0])
         for name in ("model.pt", "metrics.json"):
             shutil.copy2(first / name, tmp / name)
         shutil.copytree(first / "logs", tmp / "logs")
         atomic_write_json(tmp / "seeds.json", {
             "variant": variant, "seeds": seeds,
-            "runs": {str(s): {k: v for k, v in m.items() if k.startswith("val/") or k in ("tag_threshold", "train_s")}
+            "runs": {str(s): {k: v for k, v in m.items() if k.startswith("val/") or k in ("tag_threshold", "train_s", "threads")}
                      for s, m in runs.items()}})
     clear_scratch(StageId("pose", f"train.{variant}"))
     return runs[seeds[0]]

@@ -73,6 +73,9 @@ class StudentParams(Params):
         default_factory=lambda: {"alone": Variant()}, min_length=1,
         description="variant name → configuration merged over `config` (distillation weights …) and its seed")
     seeds: int = Field(3, ge=1, description="training runs per variant, seeds seed, seed+1, …: the report's intervals")
+    parallel: int = Field(1, ge=1, description="runs trained at once (tuning tries, then variant × seed), each in its "
+                                               "own process on cores/parallel threads (common.training.parallel); "
+                                               "1 on a GPU")
     tune: dict[Literal["kd_weight", "pcm_weight", "fr_weight"], list[Annotated[float, Field(gt=0)]]] = Field(
         default_factory=dict,
         description="distillation weight → values tried (that term alone on, first seed, validated on the tuning "
@@ -174,6 +177,7 @@ def train_students(params: StudentParams, out_dir: Path) -> dict:
     import shutil
 
     from common.io import atomic_dir, atomic_write_json, read_json
+    from common.training.parallel import run_all
 
     base_seed = params.seed
     seeds = [base_seed + k for k in range(params.seeds)]
@@ -182,29 +186,32 @@ def train_students(params: StudentParams, out_dir: Path) -> dict:
                          f".tune` lists weights to tune: set `{params.profile}.prepare.tune_ids` > 0 (tasks/reid/"
                          f"params.yaml) or empty the tune grid")
     with atomic_dir(out_dir) as tmp:
-        # 1. tuning: one term on at a time, validated on the tuning identities
+        # 1. tuning: one term on at a time, validated on the tuning identities (the tries are independent: trained
+        # side by side when `parallel` > 1)
+        grid = [(key, value, tune_name(key, value)) for key, values in params.tune.items() for value in values]
+        jobs = [{"name": "student", "params": params, "out_dir": tmp / "tune" / label, "variant": f"tune.{label}",
+                 "over": Variant.model_validate({"model": {"init_args": {key: value}}, "data": {"val_split": "tune"},
+                                                 "seed": base_seed})} for key, value, label in grid]
         tries: dict[str, dict] = {}
+        for (key, value, label), m in zip(grid, run_all(train_one, jobs, [f"tune {g[2]}" for g in grid],
+                                                        params.parallel)):
+            tries[label] = {"weight": key, "value": value, "seed": base_seed, "tune_map": m["val/map"],
+                            **{k: v for k, v in m.items() if k.startswith("val/")}}
         chosen: dict[str, float] = {}
-        for key, values in params.tune.items():
-            for value in values:
-                label = tune_name(key, value)
-                over = Variant.model_validate({"model": {"init_args": {key: value}},
-                                               "data": {"val_split": "tune"}, "seed": base_seed})
-                m = train_one("student", params, tmp / "tune" / label, f"tune.{label}", over)
-                tries[label] = {"weight": key, "value": value, "seed": base_seed, "tune_map": m["val/map"],
-                                **{k: v for k, v in m.items() if k.startswith("val/")}}
+        for key in params.tune:
             best = max((t for t in tries.values() if t["weight"] == key), key=lambda t: t["tune_map"])
             chosen[key] = best["value"]
             print(f"tuning {key}: " + ", ".join(f"{t['value']:g} → mAP {t['tune_map']:.4f}" for t in tries.values()
                                                 if t["weight"] == key) + f"; chosen {chosen[key]:g}")
         atomic_write_json(tmp / "tune.json", {"grid": params.tune, "chosen": chosen, "runs": tries,
                                               "split": "tune", "metric": "val/map (mean visual mAP)"})
-        # 2. every variant × seed, the tuned weights in
-        results = {}
+        # 2. every variant × seed, the tuned weights in: the first seed of a one-weight variant whose tuned value
+        # was a tuning try reuses that run; the others train (side by side when `parallel` > 1)
+        plan, jobs = {}, []
         for variant, over in params.variants.items():
             run_over = tuned_variant(over, chosen)
             weights = {k: w for k, w in variant_weights(run_over).items() if w}
-            runs = {}
+            plan[variant] = (weights, {})
             for s in seeds:
                 d = tmp / variant / "seeds" / str(s)
                 reuse = None
@@ -220,17 +227,24 @@ def train_students(params: StudentParams, out_dir: Path) -> dict:
                     m = {**read_json(d / "metrics.json"), "reused_from": f"tune/{reuse.name}", "validated_on": "tune"}
                     atomic_write_json(d / "metrics.json", m)
                     print(f"{variant} seed {s}: the tuning run {reuse.name} (same weights and seed)")
+                    plan[variant][1][str(s)] = m
                 else:
-                    m = train_one("student", params, d, f"{variant}.s{s}",
-                                  run_over.model_copy(update={"seed": s}))
-                    m["validated_on"] = "val"
-                    atomic_write_json(d / "metrics.json", m)
-                runs[str(s)] = m
+                    jobs.append((variant, s, {"name": "student", "params": params, "out_dir": d,
+                                              "variant": f"{variant}.s{s}",
+                                              "over": run_over.model_copy(update={"seed": s})}))
+        trained = run_all(train_one, [j[2] for j in jobs], [f"{v} seed {s}" for v, s, _ in jobs], params.parallel)
+        for (variant, s, job), m in zip(jobs, trained):
+            m["validated_on"] = "val"
+            atomic_write_json(job["out_dir"] / "metrics.json", m)
+            plan[variant][1][str(s)] = m
+        results = {}
+        for variant, (weights, runs) in plan.items():
+            runs = {str(s): runs[str(s)] for s in seeds}
             shutil.copy2(tmp / variant / "seeds" / str(seeds[0]) / "model.pt", tmp / variant / "model.pt")
             summary = {"variant": variant, "seeds": seeds, "weights": weights,
                        "tuned": {k: chosen[k] for k in weights if k in chosen},
                        "runs": {s: {k: v for k, v in m.items() if k.startswith("val/") or k in
-                                    ("reused_from", "validated_on", "train_s")} for s, m in runs.items()}}
+                                    ("reused_from", "validated_on", "train_s", "threads")} for s, m in runs.items()}}
             atomic_write_json(tmp / variant / "seeds.json", summary)
             results[variant] = summary
     return {"chosen": chosen, "variants": results}
