@@ -50,7 +50,8 @@ def test_tuning_then_every_variant_with_every_seed(monkeypatch, tmp_path):
     scores = {("kd_weight", 1.0): 0.30, ("kd_weight", 4.0): 0.40, ("pcm_weight", 0.25): 0.50,
               ("pcm_weight", 1.0): 0.45}
 
-    def fake_train_one(name, params, out, variant=None, over=None):
+    def fake_train_one(name, params, out_dir, variant=None, over=None):
+        out = out_dir
         cfg = over.as_dict() if over is not None else {}
         init = cfg.get("model", {}).get("init_args", {})
         calls.append((variant, init, cfg.get("data", {}), over.seed))
@@ -68,7 +69,10 @@ def test_tuning_then_every_variant_with_every_seed(monkeypatch, tmp_path):
     (tmp_path / "repo" / "data/reid/prepare/dataset/tune.npz").write_bytes(b"")
     params = load_params(train.StudentParams, StageId("reid", "train.student"))
     assert list(params.variants) == ["alone", "kd", "pcm", "pcm_fr"]
-    params = params.model_copy(update={"seeds": 3, "tune": {"kd_weight": [1.0, 4.0], "pcm_weight": [0.25, 1.0]}})
+    # parallel 1: the fake trainer is a closure, which worker processes cannot receive (tests/common/test_parallel.py
+    # covers runs side by side)
+    params = params.model_copy(update={"seeds": 3, "parallel": 1,
+                                       "tune": {"kd_weight": [1.0, 4.0], "pcm_weight": [0.25, 1.0]}})
     out = tmp_path / "out"
     result = train.train_students(params, out)
     assert result["chosen"] == {"kd_weight": 4.0, "pcm_weight": 0.25}
