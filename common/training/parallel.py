@@ -20,6 +20,15 @@ import os
 from typing import Any, Callable, Sequence
 
 
+def parallel_field(runs: str = "runs"):
+    """The ``parallel`` parameter of a training stage (one definition for every task): how many of its ``runs``
+    train at once."""
+    from pydantic import Field
+
+    return Field(1, ge=1, description=f"{runs} trained at once, each in its own process on cores/parallel threads "
+                                      "(common.training.parallel); 1 on a GPU")
+
+
 def cores() -> int:
     """CPU cores this process may use."""
     try:
@@ -78,7 +87,7 @@ def run_all(fn: Callable, runs: Sequence[dict], labels: Sequence[str], parallel:
     futures = []
     try:
         futures = [pool.submit(_run_one, fn, kw, t, lab) for kw, t, lab in zip(runs, plan, labels)]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
             if f.done() and f.exception() is not None:
                 raise f.exception()

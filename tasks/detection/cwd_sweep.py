@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.stage import Field, StageId, StageParams, load_params, main
+from common.training.parallel import parallel_field
 
 
 class Params(StageParams):
@@ -20,8 +21,7 @@ class Params(StageParams):
                                                            "at distill's temperature")
     taus: list[float] = Field([], description="CWD temperatures to train distill's recipe with (each > 0), at "
                                               "distill's weight")
-    parallel: int = Field(1, ge=1, description="runs trained at once, each in its own process on cores/parallel "
-                                               "threads (common.training.parallel); 1 on a GPU")
+    parallel: int = parallel_field()
 
     def model_post_init(self, _) -> None:
         if any(w <= 0 for w in self.weights):

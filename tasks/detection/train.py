@@ -31,6 +31,7 @@ from pydantic import model_validator
 
 from common.stage import Field, StageId, StageParams, main
 from common.training.config import LightningConfig
+from common.training.parallel import parallel_field
 
 CONFIGS = Path("tasks/detection/configs")
 DATA = "data/detection"
@@ -72,8 +73,7 @@ class TeacherParams(Params):
 
 class SeededParams(Params):
     seeds: int = Field(3, ge=1, description="training runs with seeds seed, seed+1, …: the report's intervals")
-    parallel: int = Field(1, ge=1, description="runs trained at once, each in its own process on cores/parallel "
-                                               "threads (common.training.parallel); 1 on a GPU")
+    parallel: int = parallel_field()
 
 
 class SparseParams(Params):

@@ -32,7 +32,7 @@ def select_tag_threshold(model, kset, imgsz: int, candidates: list[float], n_ima
     model.eval()
     with torch.no_grad():
         for batch in torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=0):
-            quarter, half = model(batch["img"].contiguous(memory_format=torch.channels_last))
+            quarter, half = model(batch["img"])
             outputs.append((quarter, half, batch["image_id"].tolist(), batch["matrix"].numpy()))
     results: dict[float, list] = {thr: [] for thr in candidates}
     for quarter, half, image_ids, m in outputs:  # maps aggregated and peaks found once per batch
@@ -76,8 +76,10 @@ class PoseModule(TaskModule):
         from tasks.pose.loss import LitePoseLoss
         from tasks.pose.model import LitePose
 
-        # channels-last: PyTorch's CPU backward of 7×7 depthwise convs is ~9× faster in NHWC than in NCHW
-        self.model = LitePose(config, num_joints, kernel, fusion).to(memory_format=torch.channels_last)
+        self.model = LitePose(config, num_joints, kernel, fusion)
+        # channels-last (configs/litepose.yaml): PyTorch's CPU backward of 7×7 depthwise convs is ~9× faster in
+        # NHWC than in NCHW
+        self.use_memory_format(self.model)
         self.criterion = LitePoseLoss(num_joints, push_factor=push_factor, pull_factor=pull_factor, ae_type=ae_type)
         self.decode_args = {"max_people": max_people, "detection_threshold": detection_threshold,
                             "tag_threshold": tag_threshold}
@@ -92,7 +94,8 @@ class PoseModule(TaskModule):
                              f"{dm.hparams.data_dir} has {joints}: num_joints comes from the data")
 
     def model_inputs(self, batch: dict) -> torch.Tensor:
-        return batch["img"].contiguous(memory_format=torch.channels_last)
+        img = batch["img"]
+        return img.contiguous(memory_format=torch.channels_last) if self.channels_last else img
 
     def batch_size_of(self, batch: dict) -> int:
         return int(batch["img"].shape[0])

@@ -276,7 +276,7 @@ def run(data: str | Path = DATA, out_dir: str | Path = "reports") -> dict:
         "its heatmaps would reach with perfect grouping. The gap between it and AP is what grouping by the learnt "
         "tags loses; the gap between it and 1 is localisation (heatmap quality).",
         "Where the smoke recipe departs from LitePose's (the values above are those the training stage recorded; "
-        "the full profile keeps the paper's): at 1,000 optimiser steps the paper's exp(−Δ²) push × 0.001 leaves "
+        "the full profile keeps the paper's): at smoke's 700–1,000 optimiser steps the paper's exp(−Δ²) push × 0.001 leaves "
         "the tags collapsed to one value for everybody (its gradient vanishes at Δ = 0, so once the pull has "
         "drawn a person's tags together nothing pushes people apart), and HigherHRNet's ±30° / 0.75–1.5 "
         "augmentation, meant for 300 epochs, keeps the heatmaps close to an all-zero prediction. The loss is "

@@ -18,6 +18,7 @@ from pydantic import PositiveFloat
 
 from common.stage import Field, ParamsError, StageId, StageParams, main, suggest
 from common.training.config import LightningConfig
+from common.training.parallel import parallel_field
 
 CONFIGS = [Path("tasks/pose/configs/litepose.yaml")]
 DATA_DIR = "data/pose/prepare/dataset"
@@ -39,8 +40,7 @@ class Params(StageParams):
     threshold_images: int = Field(128, ge=1, description="training images the tag threshold is chosen on")
     seeds: int = Field(3, ge=1, description="training runs per variant, seeds seed, seed+1, …: the report's intervals "
                                             "(the first seed's model is the variant's model.pt, the one deployed)")
-    parallel: int = Field(1, ge=1, description="seeds trained at once, each in its own process on cores/parallel "
-                                               "threads (common.training.parallel); 1 on a GPU")
+    parallel: int = parallel_field("seeds")
 
 
 def budget(params: Params) -> dict:

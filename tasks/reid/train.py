@@ -37,6 +37,7 @@ from pydantic import field_validator
 
 from common.stage import Field, StageId, StageParams, main
 from common.training.config import LightningConfig, check_variant_names
+from common.training.parallel import parallel_field
 
 TASK = "reid"
 CONFIGS = Path("tasks/reid/configs")
@@ -73,9 +74,7 @@ class StudentParams(Params):
         default_factory=lambda: {"alone": Variant()}, min_length=1,
         description="variant name → configuration merged over `config` (distillation weights …) and its seed")
     seeds: int = Field(3, ge=1, description="training runs per variant, seeds seed, seed+1, …: the report's intervals")
-    parallel: int = Field(1, ge=1, description="runs trained at once (tuning tries, then variant × seed), each in its "
-                                               "own process on cores/parallel threads (common.training.parallel); "
-                                               "1 on a GPU")
+    parallel: int = parallel_field("runs (tuning tries, then variant × seed)")
     tune: dict[Literal["kd_weight", "pcm_weight", "fr_weight"], list[Annotated[float, Field(gt=0)]]] = Field(
         default_factory=dict,
         description="distillation weight → values tried (that term alone on, first seed, validated on the tuning "
